@@ -1,0 +1,1 @@
+//! GPU and model catalogs (to be written).

@@ -1,0 +1,139 @@
+//! The library's error type. Every variant names where the problem is (file, column, row, key) so a
+//! scheduled job's log says what to fix without a debugger.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("pipeline file {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error("invalid setting {key}: {message}")]
+    Setting { key: String, message: String },
+
+    #[error("{file}: column `{column}` has type {found}, expected {expected}")]
+    ColumnType {
+        file: String,
+        column: String,
+        expected: String,
+        found: String,
+    },
+
+    #[error("{file}: required column `{column}` is missing")]
+    MissingColumn { file: String, column: String },
+
+    #[error("{file}: unreadable or corrupted Parquet: {message}")]
+    BadFile { file: String, message: String },
+
+    #[error("{file}, row {row}: {message}")]
+    BadRow {
+        file: String,
+        row: usize,
+        message: String,
+    },
+
+    #[error("catalog {catalog}: {message}")]
+    Catalog { catalog: String, message: String },
+
+    #[error("storage {url}: {source}")]
+    Storage {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("invalid storage URL {url}: {message}")]
+    StorageUrl { url: String, message: String },
+
+    #[error("{context}: {source}")]
+    DataFusion {
+        context: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+
+    #[error("{context}: {source}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+
+    #[error("{context}: {source}")]
+    Parquet {
+        context: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Json {
+        context: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("simulation: {0}")]
+    Simulation(String),
+}
+
+impl Error {
+    /// Exit code for the CLI: 2 for what the user must fix in the invocation or config, 1 for a failed run.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config { .. } | Error::Setting { .. } | Error::StorageUrl { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Attaches a human context string to foreign errors, in the manner of `anyhow::Context`.
+pub trait Context<T> {
+    fn context(self, context: impl Into<String>) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, datafusion::error::DataFusionError> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::DataFusion {
+            context: context.into(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, arrow::error::ArrowError> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Arrow {
+            context: context.into(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, parquet::errors::ParquetError> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Parquet {
+            context: context.into(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, serde_json::Error> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Json {
+            context: context.into(),
+            source,
+        })
+    }
+}

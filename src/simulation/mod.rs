@@ -1,0 +1,1 @@
+//! Discrete-event serving-engine simulator (to be written).
