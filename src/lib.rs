@@ -3,7 +3,15 @@
 //! calibration → simulation → search → recommend → sinks.
 
 pub mod catalog;
+pub mod config;
+pub mod contracts;
 pub mod error;
+pub mod features;
+pub mod ingest;
+pub mod pipeline;
 pub mod simulation;
+pub mod sinks;
+pub mod sql;
+pub mod storage;
 
 pub use error::{Error, Result};

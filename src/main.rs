@@ -1,1 +1,181 @@
-fn main() {}
+//! The `tunelake` command: a thin layer over the library. Exit codes: 0 success, 1 run failed,
+//! 2 bad usage or configuration.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use tunelake::catalog::Catalog;
+use tunelake::config::{Overrides, PipelineFile};
+use tunelake::storage::Location;
+
+#[derive(Parser)]
+#[command(
+    name = "tunelake",
+    version,
+    about = "Turns an LLM-serving fleet's request logs and GPU telemetry into tuning recommendations",
+    long_about = "tunelake reads request logs and GPU telemetry from a Parquet data lake (local or S3), \
+                  extracts features with SQL, and writes output tables, a manifest and reports back. \
+                  It is meant to run as a scheduled batch job (cron, Airflow)."
+)]
+struct Cli {
+    /// Log format on stderr: human-readable text or one JSON object per line for orchestrators.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Log level filter (tracing's RUST_LOG syntax), e.g. `debug` or `tunelake=debug`.
+    #[arg(long, default_value = "info", global = true, env = "TUNELAKE_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline: ingest the window, extract features, write the outputs and commit the run.
+    ///
+    /// With no PIPELINE, runs `pipelines/demo.toml` on the demo lake shipped in `datasets/demo/`.
+    Run {
+        /// Pipeline file (TOML).
+        pipeline: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: RunFlags,
+        /// Print the run summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a pipeline file (keys, types, catalog entries, SLOs) without reading any data.
+    Validate {
+        /// Pipeline file (TOML).
+        pipeline: PathBuf,
+    },
+    /// List the committed runs under an output location (runs without `_SUCCESS` are ignored).
+    Runs {
+        /// Output location: local path or s3://bucket/prefix.
+        out: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunFlags {
+    /// End of the analysis window (exclusive): YYYY-MM-DD or RFC 3339. Default: the pipeline's, else now.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Output location, overriding the pipeline's `run.out`.
+    #[arg(long)]
+    out: Option<String>,
+    /// Run id (letters, digits, '-', '_', '.'); re-running an id replaces that run. Default: a timestamp.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Skip unreadable or non-conforming Parquet files (recorded in the manifest) instead of failing.
+    #[arg(long)]
+    skip_bad_files: bool,
+}
+
+/// The default pipeline, relative to the working directory (the repository root for a new user).
+const DEMO_PIPELINE: &str = "pipelines/demo.toml";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let code = error
+                .downcast_ref::<tunelake::Error>()
+                .map_or(1, tunelake::Error::exit_code);
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .compact()
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run {
+            pipeline,
+            overrides,
+            json,
+        } => {
+            let path = pipeline.unwrap_or_else(|| PathBuf::from(DEMO_PIPELINE));
+            let plan = PipelineFile::load(&path)?.plan(
+                &path,
+                &Overrides {
+                    as_of: overrides.as_of,
+                    out: overrides.out,
+                    run_id: overrides.run_id,
+                    skip_bad_files: overrides.skip_bad_files,
+                },
+                &Catalog::bundled(),
+            )?;
+            let summary = tunelake::pipeline::run(&plan)
+                .await
+                .with_context(|| format!("run {} of {}", plan.run_id, path.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("run {} committed to {}", summary.run_id, summary.out);
+                for (table, rows) in &summary.rows {
+                    println!("  {table:<20} {rows:>10} rows");
+                }
+                let quarantined: u64 = summary.requests.quarantined.values().sum::<u64>()
+                    + summary.gpu_metrics.quarantined.values().sum::<u64>();
+                println!(
+                    "  requests read {} (valid {}), gpu_metrics read {} (valid {}), quarantined {}",
+                    summary.requests.rows_read,
+                    summary.requests.rows_valid,
+                    summary.gpu_metrics.rows_read,
+                    summary.gpu_metrics.rows_valid,
+                    quarantined
+                );
+            }
+        }
+        Command::Validate { pipeline } => {
+            let plan = PipelineFile::load(&pipeline)?.plan(
+                &pipeline,
+                &Overrides::default(),
+                &Catalog::bundled(),
+            )?;
+            println!(
+                "{}: ok ({} supplies, window {} .. {})",
+                pipeline.display(),
+                plan.supplies.len(),
+                plan.window.start.to_rfc3339(),
+                plan.window.end.to_rfc3339()
+            );
+        }
+        Command::Runs { out } => {
+            let location = Location::parse(&out, None)?;
+            for run in tunelake::sinks::output::committed_runs(&location).await? {
+                println!("{run}");
+            }
+        }
+    }
+    Ok(())
+}

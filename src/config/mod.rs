@@ -1,0 +1,405 @@
+//! Pipeline files: TOML, every table `deny_unknown_fields`, validated into a [`Plan`] before any data
+//! is touched. Relative paths in a pipeline file are relative to the file itself, so a pipeline runs
+//! the same from any working directory.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+
+/// A pipeline file as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    pub run: RunSettings,
+    #[serde(default)]
+    pub validation: ValidationSettings,
+    #[serde(default)]
+    pub supplies: Vec<Supply>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Lake URL: a local path, `file://...` or `s3://bucket/prefix`, holding `requests/` and
+    /// `gpu_metrics/` in `date=YYYY-MM-DD/` partitions.
+    pub lake: String,
+    /// Where output tables, reports and the manifest go (local path or `s3://`).
+    pub out: String,
+    /// End of the analysis window (exclusive), `YYYY-MM-DD` or RFC 3339; default now.
+    pub as_of: Option<String>,
+    #[serde(default = "default_period_days")]
+    pub period_days: u32,
+    /// Apps to analyse; empty means all.
+    #[serde(default)]
+    pub app_ids: Vec<String>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Skip (and record) unreadable Parquet files instead of failing the run.
+    #[serde(default)]
+    pub skip_bad_files: bool,
+    /// Endpoint of an S3-compatible store; overrides `AWS_ENDPOINT_URL(_S3)`.
+    pub s3_endpoint: Option<String>,
+}
+
+fn default_period_days() -> u32 {
+    30
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSettings {
+    /// Rows with more prompt tokens than this are quarantined (corrupt counters, unit mix-ups).
+    #[serde(default = "default_token_ceiling")]
+    pub max_prompt_tokens: i64,
+    #[serde(default = "default_token_ceiling")]
+    pub max_completion_tokens: i64,
+}
+
+fn default_token_ceiling() -> i64 {
+    2_000_000
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        Self {
+            max_prompt_tokens: default_token_ceiling(),
+            max_completion_tokens: default_token_ceiling(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Vllm,
+    Tgi,
+    Trtllm,
+    Triton,
+    Openai,
+}
+
+impl Engine {
+    pub fn is_hosted(self) -> bool {
+        self == Engine::Openai
+    }
+}
+
+/// A serving supply: one model deployment (or hosted API) that apps send requests to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Supply {
+    pub id: String,
+    pub engine: Engine,
+    /// Catalog model id or alias (for a hosted API, the API's model name).
+    pub model: String,
+    /// Catalog GPU id or alias; absent for hosted APIs.
+    pub gpu: Option<String>,
+    #[serde(default = "one")]
+    pub gpus_per_replica: u32,
+    #[serde(default = "one")]
+    pub replicas: u32,
+    pub price: Price,
+    #[serde(default)]
+    pub config: EngineSettings,
+    pub slo: Slo,
+    #[serde(default)]
+    pub options: SearchOptions,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// USD per GPU-hour for self-hosted supplies.
+    pub per_gpu_hour: Option<f64>,
+    /// USD per 1k input / output tokens for hosted APIs.
+    pub per_1k_input: Option<f64>,
+    pub per_1k_output: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    pub p95_ttft_ms: f64,
+    pub p95_tpot_ms: f64,
+}
+
+/// The supply's current engine configuration, in the engine-neutral vocabulary the simulator and the
+/// snippet renderers share. Unset knobs take the engine's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    pub launch_command: Option<String>,
+    pub block_size: Option<u32>,
+    pub max_num_seqs: Option<u32>,
+    pub max_num_batched_tokens: Option<u32>,
+    pub gpu_memory_utilization: Option<f64>,
+    pub max_model_len: Option<u32>,
+    pub enable_prefix_caching: Option<bool>,
+    pub enable_chunked_prefill: Option<bool>,
+    pub kv_cache_dtype: Option<String>,
+    pub speculative: Option<Speculative>,
+    /// Client-side defaults for hosted APIs (OpenAI-compatible).
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Speculative {
+    pub draft_model: String,
+    pub num_speculative_tokens: u32,
+}
+
+/// What the search may try for a supply. Empty lists mean "keep the current value".
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchOptions {
+    #[serde(default)]
+    pub gpu: Vec<String>,
+    #[serde(default)]
+    pub tensor_parallel_size: Vec<u32>,
+    #[serde(default)]
+    pub replicas: Vec<u32>,
+    #[serde(default)]
+    pub block_size: Vec<u32>,
+    #[serde(default)]
+    pub max_num_seqs: Vec<u32>,
+    #[serde(default)]
+    pub max_num_batched_tokens: Vec<u32>,
+    #[serde(default)]
+    pub gpu_memory_utilization: Vec<f64>,
+    #[serde(default)]
+    pub enable_prefix_caching: Vec<bool>,
+    #[serde(default)]
+    pub enable_chunked_prefill: Vec<bool>,
+    #[serde(default)]
+    pub kv_cache_dtype: Vec<String>,
+    #[serde(default)]
+    pub speculative: Vec<Speculative>,
+    /// Guardrail (seed 001): largest allowed relative change per knob, e.g. `max_num_seqs = 1.0`
+    /// allows at most doubling or halving... expressed as |new/old − 1|.
+    #[serde(default)]
+    pub max_delta: BTreeMap<String, f64>,
+}
+
+/// Settings that command-line flags override.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub as_of: Option<String>,
+    pub out: Option<String>,
+    pub run_id: Option<String>,
+    pub skip_bad_files: bool,
+}
+
+/// The analysis window: `[start, end)` in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Window {
+    /// Window of `period_days` ending at `as_of` (exclusive).
+    pub fn ending_at(as_of: DateTime<Utc>, period_days: u32) -> Self {
+        Self {
+            start: as_of - Duration::days(i64::from(period_days)),
+            end: as_of,
+        }
+    }
+
+    /// UTC dates whose partitions can hold rows of the window.
+    pub fn dates(&self) -> Vec<NaiveDate> {
+        let last = (self.end - Duration::microseconds(1)).date_naive();
+        self.start
+            .date_naive()
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .collect()
+    }
+
+    pub fn hours(&self) -> f64 {
+        (self.end - self.start).num_seconds() as f64 / 3600.0
+    }
+}
+
+/// A validated pipeline: everything a run needs, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub source: PathBuf,
+    pub lake: String,
+    pub out: String,
+    pub run_id: String,
+    pub window: Window,
+    pub app_ids: Vec<String>,
+    pub seed: u64,
+    pub skip_bad_files: bool,
+    pub s3_endpoint: Option<String>,
+    pub validation: ValidationSettings,
+    pub supplies: Vec<Supply>,
+}
+
+impl PipelineFile {
+    /// Reads and parses a pipeline file; errors name the file, the key and the line.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Validates the file against the catalog and applies command-line overrides.
+    pub fn plan(self, source: &Path, overrides: &Overrides, catalog: &Catalog) -> Result<Plan> {
+        let bad = |key: &str, message: String| Error::Setting {
+            key: key.to_string(),
+            message,
+        };
+        let base = source.parent().unwrap_or(Path::new("."));
+        let as_of = match overrides.as_of.as_ref().or(self.run.as_of.as_ref()) {
+            Some(text) => parse_instant(text).ok_or_else(|| {
+                bad(
+                    "run.as_of",
+                    format!("`{text}` is neither YYYY-MM-DD nor an RFC 3339 timestamp"),
+                )
+            })?,
+            None => Utc::now(),
+        };
+        if self.run.period_days == 0 {
+            return Err(bad("run.period_days", "must be at least 1".into()));
+        }
+        let mut seen = HashSet::new();
+        for supply in &self.supplies {
+            if !seen.insert(supply.id.as_str()) {
+                return Err(bad("supplies.id", format!("`{}` appears twice", supply.id)));
+            }
+            validate_supply(supply, catalog)?;
+        }
+        Ok(Plan {
+            source: source.to_path_buf(),
+            lake: resolve(base, &self.run.lake),
+            out: resolve(base, overrides.out.as_deref().unwrap_or(&self.run.out)),
+            run_id: match &overrides.run_id {
+                Some(id) => validate_run_id(id)?,
+                None => Utc::now().format("%Y%m%dT%H%M%SZ").to_string(),
+            },
+            window: Window::ending_at(as_of, self.run.period_days),
+            app_ids: self.run.app_ids,
+            seed: self.run.seed,
+            skip_bad_files: self.run.skip_bad_files || overrides.skip_bad_files,
+            s3_endpoint: self.run.s3_endpoint,
+            validation: self.validation,
+            supplies: self.supplies,
+        })
+    }
+}
+
+fn validate_run_id(id: &str) -> Result<String> {
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        Ok(id.to_string())
+    } else {
+        Err(Error::Setting {
+            key: "--run-id".into(),
+            message: format!("`{id}` may only contain letters, digits, '-', '_' and '.'"),
+        })
+    }
+}
+
+fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
+    let key = |field: &str| format!("supplies[{}].{field}", supply.id);
+    let bad = |field: &str, message: String| Error::Setting {
+        key: key(field),
+        message,
+    };
+    if !(supply.slo.p95_ttft_ms > 0.0 && supply.slo.p95_tpot_ms > 0.0) {
+        return Err(bad("slo", "SLO targets must be positive".into()));
+    }
+    if supply.engine.is_hosted() {
+        if supply.price.per_1k_input.is_none() || supply.price.per_1k_output.is_none() {
+            return Err(bad(
+                "price",
+                "a hosted API is priced with per_1k_input and per_1k_output".into(),
+            ));
+        }
+        return Ok(());
+    }
+    if !supply.price.per_gpu_hour.is_some_and(|p| p > 0.0) {
+        return Err(bad(
+            "price",
+            "a self-hosted supply needs a positive per_gpu_hour".into(),
+        ));
+    }
+    let gpu_name = supply
+        .gpu
+        .as_deref()
+        .ok_or_else(|| bad("gpu", "a self-hosted supply names its GPU".into()))?;
+    let model = catalog.model(&supply.model)?;
+    for gpu in std::iter::once(gpu_name).chain(supply.options.gpu.iter().map(String::as_str)) {
+        catalog.gpu(gpu)?;
+    }
+    if supply.gpus_per_replica == 0 || supply.replicas == 0 {
+        return Err(bad(
+            "replicas",
+            "replicas and gpus_per_replica must be ≥ 1".into(),
+        ));
+    }
+    for tp in std::iter::once(supply.gpus_per_replica)
+        .chain(supply.options.tensor_parallel_size.iter().copied())
+    {
+        if model.num_attention_heads % tp != 0 {
+            return Err(bad(
+                "gpus_per_replica",
+                format!(
+                    "tensor parallel size {tp} does not divide {}'s {} attention heads",
+                    supply.model, model.num_attention_heads
+                ),
+            ));
+        }
+    }
+    if let Some(u) = supply.config.gpu_memory_utilization
+        && !(0.0 < u && u <= 1.0)
+    {
+        return Err(bad(
+            "config.gpu_memory_utilization",
+            "must be in (0, 1]".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn resolve(base: &Path, location: &str) -> String {
+    if location.contains("://") || Path::new(location).is_absolute() {
+        location.to_string()
+    } else {
+        base.join(location).to_string_lossy().into_owned()
+    }
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}

@@ -1,0 +1,403 @@
+//! Ingest: the lake's `requests` and `gpu_metrics` tables for the analysis window become DataFusion
+//! listing tables, checked against the contracts and split into valid rows and quarantine.
+//!
+//! Only the `date=YYYY-MM-DD/` partitions that can hold rows of the window are listed at all, so
+//! older and newer partitions are never opened (the report's `files_opened` proves it). Every file's
+//! footer is read first: a corrupted file or a column of the wrong type is an error naming the file,
+//! or, with `skip_bad_files`, a recorded skip.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch, StringArray};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+use object_store::ObjectStoreExt;
+use parquet::file::metadata::ParquetMetaDataReader;
+use serde::Serialize;
+
+use crate::config::{ValidationSettings, Window};
+use crate::contracts::{self, Contract};
+use crate::error::{Context, Error, Result};
+use crate::storage::Location;
+
+/// What ingest needs to know: where the lake is and which slice of it to read.
+#[derive(Debug, Clone)]
+pub struct IngestInput {
+    pub lake: Location,
+    pub window: Window,
+    pub app_ids: Vec<String>,
+    pub validation: ValidationSettings,
+    pub skip_bad_files: bool,
+}
+
+/// A file that was not read, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SkippedFile {
+    pub file: String,
+    pub error: String,
+}
+
+/// Per-table facts of the ingest, for the run manifest.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableIngest {
+    pub files_opened: Vec<String>,
+    pub files_skipped: Vec<SkippedFile>,
+    pub rows_read: u64,
+    pub rows_valid: u64,
+    /// Quarantined rows per reason.
+    pub quarantined: BTreeMap<String, u64>,
+}
+
+/// The ingested lake: a DataFusion session in which `requests` and `gpu_metrics` are views of the
+/// valid rows of the window, plus the quarantined rows.
+pub struct Lake {
+    pub ctx: SessionContext,
+    pub requests: TableIngest,
+    pub gpu_metrics: TableIngest,
+    /// Rows that broke a contract: `source_table`, `reason`, `ts`, `row` (the row as JSON).
+    pub quarantine: Vec<RecordBatch>,
+}
+
+/// Session settings shared by every query tunelake runs.
+pub fn session() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+    SessionContext::new_with_config(config)
+}
+
+/// Reads and validates the lake for the window.
+pub async fn ingest(input: &IngestInput) -> Result<Lake> {
+    let ctx = session();
+    ctx.register_object_store(&input.lake.root, input.lake.store.clone());
+    let params = ParamValues::from(vec![
+        ("window_start", timestamp(input.window.start)),
+        ("window_end", timestamp(input.window.end)),
+        (
+            "max_prompt_tokens",
+            ScalarValue::Int64(Some(input.validation.max_prompt_tokens)),
+        ),
+        (
+            "max_completion_tokens",
+            ScalarValue::Int64(Some(input.validation.max_completion_tokens)),
+        ),
+    ]);
+    let mut quarantine = Vec::new();
+    let mut requests = TableIngest::default();
+    let mut gpu_metrics = TableIngest::default();
+    for (contract, report, sql, app_column) in [
+        (
+            contracts::requests(),
+            &mut requests,
+            crate::sql::VALIDATE_REQUESTS,
+            Some("app_id"),
+        ),
+        (
+            contracts::gpu_metrics(),
+            &mut gpu_metrics,
+            crate::sql::VALIDATE_GPU_METRICS,
+            None,
+        ),
+    ] {
+        let files = list_window_files(input, contract.table).await?;
+        let (good, skipped) = check_files(input, &contract, files).await?;
+        report.files_opened = good
+            .iter()
+            .map(|f| input.lake.url_of(&f.location))
+            .collect();
+        report
+            .files_opened
+            .extend(skipped.iter().map(|s| s.file.clone()));
+        report.files_skipped = skipped;
+        register_scoped(&ctx, input, &contract, &good, app_column).await?;
+        if contract.table == "requests" {
+            register_duplicate_ids(&ctx).await?;
+        }
+        let classified = ctx
+            .sql(sql)
+            .await
+            .and_then(|df| df.with_param_values(params.clone()))
+            .context(format!("validating {}", contract.table))?;
+        ctx.register_table(
+            format!("{}_classified", contract.table),
+            classified.into_view(),
+        )
+        .context("registering classified view")?;
+        let columns = contract
+            .schema
+            .fields()
+            .iter()
+            .map(|f| format!("\"{}\"", f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let valid = ctx
+            .sql(&format!(
+                "SELECT {columns} FROM {t}_classified WHERE reason IS NULL",
+                t = contract.table
+            ))
+            .await
+            .context("defining valid rows")?;
+        ctx.register_table(contract.table, valid.into_view())
+            .context("registering valid rows")?;
+        let bad = ctx
+            .sql(&format!(
+                "SELECT * FROM {t}_classified WHERE reason IS NOT NULL ORDER BY reason, ts",
+                t = contract.table
+            ))
+            .await
+            .context("selecting quarantined rows")?
+            .collect()
+            .await
+            .context(format!("collecting quarantined {}", contract.table))?;
+        for batch in &bad {
+            quarantine.push(quarantine_rows(contract.table, batch)?);
+            let reasons = string_column(batch, "reason");
+            for i in 0..reasons.len() {
+                *report
+                    .quarantined
+                    .entry(reasons.value(i).to_string())
+                    .or_default() += 1;
+            }
+        }
+        report.rows_read = count(&ctx, &format!("{}_scoped", contract.table)).await?;
+        let quarantined: u64 = report.quarantined.values().sum();
+        report.rows_valid = report.rows_read - quarantined;
+    }
+    Ok(Lake {
+        ctx,
+        requests,
+        gpu_metrics,
+        quarantine,
+    })
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some(contracts::UTC.into()))
+}
+
+/// Lists the Parquet files of `table` in the partitions of the window's dates, in path order.
+async fn list_window_files(input: &IngestInput, table: &str) -> Result<Vec<ObjectMeta>> {
+    let mut files = Vec::new();
+    for date in input.window.dates() {
+        let prefix = input
+            .lake
+            .child(&format!("{table}/date={}", date.format("%Y-%m-%d")));
+        let listed: Vec<ObjectMeta> = input
+            .lake
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| input.lake.storage_error(e))?;
+        files.extend(listed.into_iter().filter(|m| {
+            let name = m.location.filename().unwrap_or_default();
+            name.ends_with(".parquet") && !name.starts_with(['.', '_'])
+        }));
+    }
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+/// Reads every file's footer (concurrently: S3 latency dominates) and checks it against the contract.
+async fn check_files(
+    input: &IngestInput,
+    contract: &Contract,
+    files: Vec<ObjectMeta>,
+) -> Result<(Vec<ObjectMeta>, Vec<SkippedFile>)> {
+    let checks: Vec<(ObjectMeta, Result<()>)> = futures::stream::iter(files)
+        .map(|meta| async move {
+            let url = input.lake.url_of(&meta.location);
+            let result = match footer_schema(&input.lake, &meta).await {
+                Ok(schema) => contracts::check_schema(contract, &url, &schema),
+                Err(message) => Err(Error::BadFile { file: url, message }),
+            };
+            (meta, result)
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let mut good = Vec::new();
+    let mut skipped = Vec::new();
+    for (meta, result) in checks {
+        match result {
+            Ok(()) => good.push(meta),
+            Err(e) if input.skip_bad_files => {
+                tracing::warn!(file = %input.lake.url_of(&meta.location), error = %e, "skipping bad file");
+                skipped.push(SkippedFile {
+                    file: input.lake.url_of(&meta.location),
+                    error: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((good, skipped))
+}
+
+/// Reads a Parquet file's footer and returns its Arrow schema; the error says what is broken.
+async fn footer_schema(
+    lake: &Location,
+    meta: &ObjectMeta,
+) -> std::result::Result<arrow::datatypes::Schema, String> {
+    const TAIL: u64 = 64 * 1024;
+    let size = meta.size;
+    if size < 12 {
+        return Err(format!("{size} bytes is too small to be a Parquet file"));
+    }
+    let get = |range: std::ops::Range<u64>| async move {
+        lake.store
+            .get_range(&meta.location, range)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let tail = get(size - size.min(TAIL)..size).await?;
+    let footer = &tail[tail.len() - 8..];
+    if &footer[4..] != b"PAR1" {
+        return Err("no Parquet footer (missing PAR1 magic): truncated or not Parquet".into());
+    }
+    let len = u64::from(u32::from_le_bytes(footer[..4].try_into().expect("4 bytes")));
+    if len + 12 > size {
+        return Err(format!(
+            "footer claims {len} bytes of metadata in a {size}-byte file"
+        ));
+    }
+    let metadata = if len + 8 <= tail.len() as u64 {
+        tail.slice(tail.len() - 8 - len as usize..tail.len() - 8)
+    } else {
+        get(size - 8 - len..size - 8).await?
+    };
+    let metadata = ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| e.to_string())?;
+    let file = metadata.file_metadata();
+    parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+        .map_err(|e| e.to_string())
+}
+
+/// Registers `<table>_scoped`: the raw rows of the good files, restricted to the selected apps (rows
+/// with a null app still go on to validation, which quarantines them).
+async fn register_scoped(
+    ctx: &SessionContext,
+    input: &IngestInput,
+    contract: &Contract,
+    files: &[ObjectMeta],
+    app_column: Option<&str>,
+) -> Result<()> {
+    let raw = format!("{}_raw", contract.table);
+    if files.is_empty() {
+        let empty =
+            MemTable::try_new(contract.schema.clone(), vec![vec![]]).context("empty table")?;
+        ctx.register_table(&raw, Arc::new(empty))
+            .context("registering empty table")?;
+    } else {
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(input.lake.url_of(&f.location)))
+            .collect::<datafusion::error::Result<Vec<_>>>()
+            .context("file URLs")?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(contract.schema.clone());
+        let table = ListingTable::try_new(config).context("listing table")?;
+        ctx.register_table(&raw, Arc::new(table))
+            .context("registering listing table")?;
+    }
+    let filter = match app_column {
+        Some(column) if !input.app_ids.is_empty() => {
+            let list = input
+                .app_ids
+                .iter()
+                .map(|a| format!("'{}'", a.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(" WHERE {column} IN ({list}) OR {column} IS NULL")
+        }
+        _ => String::new(),
+    };
+    let scoped = ctx
+        .sql(&format!("SELECT * FROM {raw}{filter}"))
+        .await
+        .context("scoping by app")?;
+    ctx.register_table(format!("{}_scoped", contract.table), scoped.into_view())
+        .context("registering scoped view")?;
+    Ok(())
+}
+
+/// Materialises the (normally empty) set of request ids that occur more than once.
+async fn register_duplicate_ids(ctx: &SessionContext) -> Result<()> {
+    let batches = ctx
+        .sql(
+            "SELECT request_id FROM requests_scoped WHERE request_id IS NOT NULL \
+             GROUP BY request_id HAVING COUNT(*) > 1",
+        )
+        .await
+        .context("finding duplicate request ids")?
+        .collect()
+        .await
+        .context("finding duplicate request ids")?;
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("request_id", arrow::datatypes::DataType::Utf8, true),
+    ]));
+    let table = MemTable::try_new(schema, vec![batches]).context("duplicate ids table")?;
+    ctx.register_table("duplicate_request_ids", Arc::new(table))
+        .context("registering duplicate ids")?;
+    Ok(())
+}
+
+async fn count(ctx: &SessionContext, table: &str) -> Result<u64> {
+    let df = ctx.table(table).await.context("counting rows")?;
+    Ok(df.count().await.context("counting rows")? as u64)
+}
+
+fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .unwrap_or_else(|| panic!("validation SQL yields a string `{name}` column"))
+}
+
+/// Schema of the quarantine output table.
+pub fn quarantine_schema() -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    Arc::new(Schema::new(vec![
+        Field::new("source_table", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("ts", contracts::timestamp_type(), true),
+        Field::new("row", DataType::Utf8, false),
+    ]))
+}
+
+/// Turns classified rows into quarantine rows: the reason, the timestamp and the row as JSON.
+fn quarantine_rows(table: &str, batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut buffer = Vec::new();
+    {
+        let mut writer = arrow::json::LineDelimitedWriter::new(&mut buffer);
+        writer.write(batch).context("encoding quarantined rows")?;
+        writer.finish().context("encoding quarantined rows")?;
+    }
+    let text = String::from_utf8(buffer).expect("arrow writes UTF-8 JSON");
+    let rows: StringArray = text.lines().map(Some).collect();
+    let n = batch.num_rows();
+    RecordBatch::try_new(
+        quarantine_schema(),
+        vec![
+            Arc::new(StringArray::from(vec![table; n])),
+            batch.column_by_name("reason").expect("reason").clone(),
+            arrow::compute::cast(
+                batch.column_by_name("ts").expect("ts"),
+                &contracts::timestamp_type(),
+            )
+            .context("quarantine ts")?,
+            Arc::new(rows),
+        ],
+    )
+    .context("building quarantine rows")
+}

@@ -1,0 +1,4 @@
+//! Sinks: everything tunelake writes back to storage.
+
+pub mod output;
+pub mod parquet;

@@ -1,0 +1,141 @@
+//! Run outputs with an atomic commit.
+//!
+//! Layout under the output URL:
+//! - `<table>/run_date=YYYY-MM-DD/run_id=<id>/part-00000.parquet` for every table;
+//! - `_runs/run_id=<id>/manifest.json`, then `_runs/run_id=<id>/_SUCCESS`, written last.
+//!
+//! A run is committed once its `_SUCCESS` exists. A run that dies leaves none, and readers (tunelake's
+//! own included, see [`committed_runs`]) ignore it. Re-running a run id first withdraws its
+//! `_SUCCESS`, then deletes its old files, then writes the new ones.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::Result;
+use crate::features::Table;
+use crate::sinks::parquet::write_file;
+use crate::storage::Location;
+
+/// A file written beside the tables (reports, snippets), relative to the run's `_runs` folder.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub relative: String,
+    pub bytes: bytes::Bytes,
+}
+
+/// Identity of a run's outputs.
+#[derive(Debug, Clone)]
+pub struct RunOutputs<'a> {
+    pub run_id: &'a str,
+    pub run_date: NaiveDate,
+    pub tables: &'a [Table],
+    pub artifacts: &'a [Artifact],
+    pub manifest: &'a serde_json::Value,
+}
+
+fn table_dir(table: &str, run_date: NaiveDate, run_id: &str) -> String {
+    format!(
+        "{table}/run_date={}/run_id={run_id}",
+        run_date.format("%Y-%m-%d")
+    )
+}
+
+fn run_dir(run_id: &str) -> String {
+    format!("_runs/run_id={run_id}")
+}
+
+/// Writes all tables and artifacts, then the manifest, then `_SUCCESS`.
+pub async fn commit(out: &Location, run: &RunOutputs<'_>) -> Result<()> {
+    let success = out.child(&format!("{}/_SUCCESS", run_dir(run.run_id)));
+    delete_prefix(out, &success).await?;
+    for table in run.tables {
+        delete_prefix(
+            out,
+            &out.child(&table_dir(&table.name, run.run_date, run.run_id)),
+        )
+        .await?;
+    }
+    delete_prefix(out, &out.child(&run_dir(run.run_id))).await?;
+    for table in run.tables {
+        let relative = format!(
+            "{}/part-00000.parquet",
+            table_dir(&table.name, run.run_date, run.run_id)
+        );
+        write_file(out, &relative, &table.schema, &table.batches).await?;
+    }
+    for artifact in run.artifacts {
+        let path = out.child(&format!("{}/{}", run_dir(run.run_id), artifact.relative));
+        out.put(&path, artifact.bytes.clone()).await?;
+    }
+    let manifest = serde_json::to_vec_pretty(run.manifest).expect("JSON values serialise");
+    out.put(
+        &out.child(&format!("{}/manifest.json", run_dir(run.run_id))),
+        manifest.into(),
+    )
+    .await?;
+    out.put(&success, bytes::Bytes::new()).await
+}
+
+/// Deletes every object at or below `prefix`.
+async fn delete_prefix(out: &Location, prefix: &Path) -> Result<()> {
+    let objects: Vec<Path> = out
+        .store
+        .list(Some(prefix))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .map_err(|e| out.storage_error(e))?;
+    for path in objects {
+        out.store
+            .delete(&path)
+            .await
+            .map_err(|e| out.storage_error(e))?;
+    }
+    Ok(())
+}
+
+/// Run ids whose `_SUCCESS` marker exists, sorted.
+pub async fn committed_runs(out: &Location) -> Result<Vec<String>> {
+    let listed: Vec<Path> = out
+        .store
+        .list(Some(&out.child("_runs")))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .map_err(|e| out.storage_error(e))?;
+    let runs: BTreeSet<String> = listed
+        .iter()
+        .filter(|p| p.filename() == Some("_SUCCESS"))
+        .filter_map(|p| {
+            p.parts()
+                .find_map(|part| part.as_ref().strip_prefix("run_id=").map(str::to_string))
+        })
+        .collect();
+    Ok(runs.into_iter().collect())
+}
+
+/// The manifest of a committed run, or `None` when the run is absent or uncommitted.
+pub async fn read_manifest(out: &Location, run_id: &str) -> Result<Option<serde_json::Value>> {
+    if !committed_runs(out).await?.iter().any(|r| r == run_id) {
+        return Ok(None);
+    }
+    let path = out.child(&format!("{}/manifest.json", run_dir(run_id)));
+    let bytes = out
+        .store
+        .get(&path)
+        .await
+        .map_err(|e| out.storage_error(e))?
+        .bytes()
+        .await
+        .map_err(|e| out.storage_error(e))?;
+    Ok(Some(serde_json::from_slice(&bytes).map_err(|source| {
+        crate::Error::Json {
+            context: format!("manifest of run {run_id}"),
+            source,
+        }
+    })?))
+}
