@@ -1,0 +1,77 @@
+//! The `tunelake` binary as a user runs it: exit codes, messages, and outputs other tools can read.
+
+use std::process::Command;
+
+use crate::fixture;
+use crate::support::{Backend, location};
+
+fn tunelake() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tunelake"))
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "[run]\nlake = \"l\"\nout = \"o\"\nperiod_dayz = 3\n").unwrap();
+    let output = tunelake().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `period_dayz`"), "{stderr}");
+    assert!(stderr.contains("line 4"), "{stderr}");
+}
+
+#[test]
+fn run_writes_tables_that_pyarrow_and_duckdb_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake_url, lake) = location(Backend::Local, "lake", &dir);
+    let (out_url, _) = location(Backend::Local, "out", &dir);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(fixture::write(&lake));
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(&pipeline, fixture::pipeline_toml(&lake_url, &out_url)).unwrap();
+    let output = tunelake()
+        .args(["run", "--run-id", "cli", "--json", "--log-format", "json"])
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["requests"]["rows_valid"], fixture::VALID_REQUESTS);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first_log: serde_json::Value =
+        serde_json::from_str(stderr.lines().next().unwrap()).expect("JSON logs");
+    assert!(first_log["fields"]["message"].is_string());
+
+    // The tables as analysts read them: pyarrow (pandas' engine) and DuckDB, hive partitions included.
+    let python = std::env::var("TUNELAKE_TEST_PYTHON").expect(
+        "TUNELAKE_TEST_PYTHON is not set: run the tests with `bash .ci/run`, which provides a Python \
+         with pyarrow and duckdb",
+    );
+    let script = format!(
+        r#"
+import pyarrow.dataset as ds, duckdb
+t = ds.dataset("{out}/features_hourly", format="parquet", partitioning="hive").to_table()
+assert t.num_rows > 0 and str(t.schema.field("hour").type) == "timestamp[us, tz=UTC]", t.schema
+assert t.column("run_id").to_pylist()[0] == "cli"
+n = duckdb.sql("select sum(requests) from read_parquet('{out}/features_hourly/*/*/*.parquet', hive_partitioning=true) where run_id = 'cli'").fetchall()[0][0]
+assert n == {valid}, n
+q = duckdb.sql("select reason, count(*) from read_parquet('{out}/quarantine/*/*/*.parquet') group by 1").fetchall()
+assert len(q) == 7, q
+print("ok")
+"#,
+        out = out_url,
+        valid = fixture::VALID_REQUESTS
+    );
+    let result = Command::new(python).arg("-c").arg(script).output().unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}

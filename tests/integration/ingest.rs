@@ -1,0 +1,99 @@
+//! Ingest failure modes: bad files are named, or skipped and recorded on request.
+
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use tunelake::config::{ValidationSettings, Window};
+use tunelake::ingest::{IngestInput, ingest};
+use tunelake::sinks::parquet::write_file;
+
+use crate::fixture;
+use crate::support::{Backend, at, location};
+
+fn input(lake: tunelake::storage::Location, skip_bad_files: bool) -> IngestInput {
+    IngestInput {
+        lake,
+        window: Window::ending_at(at(fixture::AS_OF), fixture::PERIOD_DAYS),
+        app_ids: vec![],
+        validation: ValidationSettings::default(),
+        skip_bad_files,
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_file_in_the_window_is_named_or_skipped_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, lake) = location(Backend::Local, "lake", &dir);
+    fixture::write(&lake).await;
+    let bad = lake.child("requests/date=2026-11-08/truncated.parquet");
+    lake.put(&bad, bytes::Bytes::from_static(b"PAR1\x00\x00truncated"))
+        .await
+        .unwrap();
+
+    let err = ingest(&input(lake.clone(), false)).await.err().unwrap();
+    let message = err.to_string();
+    assert!(message.contains("truncated.parquet"), "{message}");
+    assert!(
+        message.contains("unreadable or corrupted Parquet"),
+        "{message}"
+    );
+
+    let lake_read = ingest(&input(lake, true)).await.unwrap();
+    assert_eq!(lake_read.requests.files_skipped.len(), 1);
+    assert!(
+        lake_read.requests.files_skipped[0]
+            .file
+            .contains("truncated.parquet")
+    );
+    assert_eq!(
+        lake_read.requests.rows_valid,
+        fixture::VALID_REQUESTS + 2,
+        "without an app filter the other app's row counts, and 200k tokens pass the default ceiling"
+    );
+}
+
+#[tokio::test]
+async fn a_column_of_the_wrong_type_names_file_column_and_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, lake) = location(Backend::Local, "lake", &dir);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("request_id", DataType::Utf8, true),
+        Field::new("ts", tunelake::contracts::timestamp_type(), true),
+        Field::new("app_id", DataType::Utf8, true),
+        Field::new("supply_id", DataType::Utf8, true),
+        Field::new("prompt_tokens", DataType::Float64, true),
+        Field::new("completion_tokens", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["a"])),
+            Arc::new(
+                arrow::array::TimestampMicrosecondArray::from(vec![
+                    at("2026-11-08T00:00:00Z").timestamp_micros(),
+                ])
+                .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(vec!["chat"])),
+            Arc::new(StringArray::from(vec!["s"])),
+            Arc::new(Float64Array::from(vec![1.5])),
+            Arc::new(Float64Array::from(vec![2.0])),
+        ],
+    )
+    .unwrap();
+    write_file(
+        &lake,
+        "requests/date=2026-11-08/floats.parquet",
+        &schema,
+        &[batch],
+    )
+    .await
+    .unwrap();
+    let message = ingest(&input(lake, false)).await.err().unwrap().to_string();
+    assert!(
+        message
+            .ends_with("floats.parquet: column `prompt_tokens` has type Float64, expected Int64"),
+        "{message}"
+    );
+}

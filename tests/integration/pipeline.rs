@@ -1,0 +1,122 @@
+//! End to end: the same suite runs against local disk and against a real S3 server.
+
+use arrow::array::{Array, Int64Array};
+use tunelake::catalog::Catalog;
+use tunelake::config::{Overrides, PipelineFile, Plan};
+use tunelake::sinks::output::{committed_runs, read_manifest};
+use tunelake::storage::Location;
+
+use crate::fixture;
+use crate::support::{Backend, location};
+
+fn plan(dir: &tempfile::TempDir, lake: &str, out: &str, run_id: &str) -> Plan {
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(&path, fixture::pipeline_toml(lake, out)).unwrap();
+    let mut plan = PipelineFile::load(&path)
+        .unwrap()
+        .plan(
+            &path,
+            &Overrides {
+                run_id: Some(run_id.into()),
+                ..Default::default()
+            },
+            &Catalog::bundled(),
+        )
+        .unwrap();
+    // The S3 endpoint comes from the test environment, as a user would set AWS_ENDPOINT_URL.
+    plan.s3_endpoint = std::env::var("TUNELAKE_TEST_S3_ENDPOINT").ok();
+    plan
+}
+
+/// Reads one output table of a run back with DataFusion, as an analyst's tool would.
+async fn read_back(out: &Location, table: &str, run_id: &str) -> Vec<arrow::array::RecordBatch> {
+    let ctx = tunelake::ingest::session();
+    ctx.register_object_store(&out.root, out.store.clone());
+    let dir = out.child(&format!("{table}/run_date=2026-11-10/run_id={run_id}"));
+    let url = format!("{}/", out.url_of(&dir));
+    ctx.read_parquet(url, Default::default())
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+}
+
+async fn end_to_end(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake_url, lake) = location(backend, "lake", &dir);
+    let (out_url, out) = location(backend, "out", &dir);
+    fixture::write(&lake).await;
+
+    let summary = tunelake::pipeline::run(&plan(&dir, &lake_url, &out_url, "r1"))
+        .await
+        .unwrap();
+
+    assert_eq!(summary.requests.quarantined, fixture::expected_quarantine());
+    assert_eq!(summary.requests.rows_valid, fixture::VALID_REQUESTS);
+    assert_eq!(
+        summary.gpu_metrics.quarantined.get("fraction_out_of_range"),
+        Some(&1)
+    );
+    // Partition pruning: only the window's dates were opened, so the corrupt files beside it
+    // (dates 2026-11-06 and 2026-11-10) never caused an error.
+    assert_eq!(
+        summary.requests.files_opened.len(),
+        4,
+        "{:?}",
+        summary.requests.files_opened
+    );
+    for file in &summary.requests.files_opened {
+        assert!(
+            ["date=2026-11-07", "date=2026-11-08", "date=2026-11-09"]
+                .iter()
+                .any(|d| file.contains(d)),
+            "opened {file} outside the window"
+        );
+    }
+    assert_eq!(committed_runs(&out).await.unwrap(), vec!["r1".to_string()]);
+    let manifest = read_manifest(&out, "r1").await.unwrap().unwrap();
+    assert_eq!(
+        manifest["quarantine"]["requests"]["duplicate_request_id"],
+        1
+    );
+    assert_eq!(manifest["rows"]["quarantine"], 7);
+
+    let hourly = read_back(&out, "features_hourly", "r1").await;
+    let requests: i64 = hourly
+        .iter()
+        .map(|b| {
+            let c = b.column_by_name("requests").unwrap();
+            arrow::compute::sum(c.as_any().downcast_ref::<Int64Array>().unwrap()).unwrap()
+        })
+        .sum();
+    assert_eq!(requests as u64, fixture::VALID_REQUESTS);
+    let quarantine = read_back(&out, "quarantine", "r1").await;
+    assert_eq!(quarantine.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
+
+    // Re-running a run id replaces it; a run that died (no _SUCCESS) is ignored by readers.
+    tunelake::pipeline::run(&plan(&dir, &lake_url, &out_url, "r1"))
+        .await
+        .unwrap();
+    let dead = out.child("features_hourly/run_date=2026-11-10/run_id=dead/part-00000.parquet");
+    out.put(&dead, bytes::Bytes::from_static(b"partial"))
+        .await
+        .unwrap();
+    assert_eq!(committed_runs(&out).await.unwrap(), vec!["r1".to_string()]);
+    assert!(read_manifest(&out, "dead").await.unwrap().is_none());
+    let hourly_again = read_back(&out, "features_hourly", "r1").await;
+    assert_eq!(
+        hourly_again.iter().map(|b| b.num_rows()).sum::<usize>(),
+        hourly.iter().map(|b| b.num_rows()).sum::<usize>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_on_local_disk() {
+    end_to_end(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_on_s3() {
+    end_to_end(Backend::S3).await;
+}

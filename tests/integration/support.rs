@@ -1,0 +1,188 @@
+//! Shared fixtures: small lakes with known rows, storage locations for every backend under test.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use chrono::{DateTime, Utc};
+use tunelake::contracts;
+use tunelake::sinks::parquet::LakeWriter;
+use tunelake::storage::Location;
+
+/// One request row; `None` leaves the column null.
+#[derive(Debug, Clone, Default)]
+pub struct Req {
+    pub id: Option<String>,
+    pub ts: Option<DateTime<Utc>>,
+    pub app: Option<&'static str>,
+    pub supply: Option<&'static str>,
+    pub prompt: Option<i64>,
+    pub completion: Option<i64>,
+    pub cached: Option<i64>,
+    pub session: Option<String>,
+    pub prompt_hash: Option<String>,
+    pub status: Option<&'static str>,
+    pub ttft_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+    pub cost_usd: Option<f64>,
+}
+
+impl Req {
+    /// A valid request.
+    pub fn ok(id: &str, ts: &str, app: &'static str, prompt: i64, completion: i64) -> Self {
+        Self {
+            id: Some(id.to_string()),
+            ts: Some(at(ts)),
+            app: Some(app),
+            supply: Some("llama-h100"),
+            prompt: Some(prompt),
+            completion: Some(completion),
+            status: Some("ok"),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn at(text: &str) -> DateTime<Utc> {
+    tunelake::config::parse_instant(text).unwrap_or_else(|| panic!("bad instant {text}"))
+}
+
+/// Builds a contract-conformant requests batch.
+pub fn requests_batch(rows: &[Req]) -> RecordBatch {
+    let contract = contracts::requests();
+    let s = |f: fn(&Req) -> Option<String>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let i = |f: fn(&Req) -> Option<i64>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<Int64Array>())
+    };
+    let f = |f: fn(&Req) -> Option<f64>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<Float64Array>())
+    };
+    let ts: ArrayRef = Arc::new(
+        rows.iter()
+            .map(|r| r.ts.map(|t| t.timestamp_micros()))
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone(contracts::UTC),
+    );
+    let columns: Vec<ArrayRef> = contract
+        .schema
+        .fields()
+        .iter()
+        .map(|field| match field.name().as_str() {
+            "request_id" => s(|r| r.id.clone()),
+            "ts" => ts.clone(),
+            "app_id" => s(|r| r.app.map(str::to_string)),
+            "supply_id" => s(|r| r.supply.map(str::to_string)),
+            "prompt_tokens" => i(|r| r.prompt),
+            "completion_tokens" => i(|r| r.completion),
+            "cached_tokens" => i(|r| r.cached),
+            "session_id" => s(|r| r.session.clone()),
+            "prompt_hash" => s(|r| r.prompt_hash.clone()),
+            "status" => s(|r| r.status.map(str::to_string)),
+            "ttft_ms" => f(|r| r.ttft_ms),
+            "e2e_ms" => f(|r| r.e2e_ms),
+            "cost_usd" => f(|r| r.cost_usd),
+            _ => arrow::array::new_null_array(field.data_type(), rows.len()),
+        })
+        .collect();
+    RecordBatch::try_new(contract.schema.clone(), columns).expect("fixture batch")
+}
+
+/// One gpu_metrics window.
+pub fn gpu_batch(rows: &[(&str, &str, f64, f64, f64, f64)]) -> RecordBatch {
+    let contract = contracts::gpu_metrics();
+    let ts: ArrayRef = Arc::new(
+        rows.iter()
+            .map(|r| Some(at(r.0).timestamp_micros()))
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone(contracts::UTC),
+    );
+    let columns: Vec<ArrayRef> = contract
+        .schema
+        .fields()
+        .iter()
+        .map(|field| -> ArrayRef {
+            match field.name().as_str() {
+                "ts" => ts.clone(),
+                "supply_id" => Arc::new(StringArray::from(vec!["llama-h100"; rows.len()])),
+                "instance_id" => Arc::new(rows.iter().map(|r| Some(r.1)).collect::<StringArray>()),
+                "num_running" => Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                "num_waiting" => Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.3))),
+                "kv_cache_usage" => {
+                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.4)))
+                }
+                "gpu_util" => Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.5))),
+                _ => arrow::array::new_null_array(field.data_type(), rows.len()),
+            }
+        })
+        .collect();
+    RecordBatch::try_new(contract.schema.clone(), columns).expect("fixture batch")
+}
+
+/// Writes batches of one table into a hive-partitioned lake.
+pub async fn write_table(lake: &Location, table: &str, batch: RecordBatch) {
+    let schema = batch.schema();
+    let mut writer = LakeWriter::new(lake.clone(), table, schema, "fixture");
+    writer.write(batch).await.expect("writing fixture");
+    writer.finish().await.expect("flushing fixture");
+}
+
+/// The storage backends every storage-touching test runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Local,
+    S3,
+}
+
+/// A fresh, empty location on `backend`. For S3 the server comes from `TUNELAKE_TEST_S3_ENDPOINT`
+/// (`bash .ci/run` starts one on loopback); without it the S3 tests fail rather than skip.
+pub fn location(backend: Backend, name: &str, dir: &tempfile::TempDir) -> (String, Location) {
+    match backend {
+        Backend::Local => {
+            let url = dir.path().join(name).to_string_lossy().into_owned();
+            let loc = Location::parse(&url, None).unwrap();
+            (url, loc)
+        }
+        Backend::S3 => {
+            let endpoint = s3_endpoint();
+            let bucket = "tunelake-tests";
+            create_bucket(&endpoint, bucket);
+            let unique = dir
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(['.', '_'], "-");
+            let url = format!("s3://{bucket}/{unique}/{name}");
+            let loc = Location::parse(&url, Some(&endpoint)).unwrap();
+            (url, loc)
+        }
+    }
+}
+
+pub fn s3_endpoint() -> String {
+    std::env::var("TUNELAKE_TEST_S3_ENDPOINT").expect(
+        "TUNELAKE_TEST_S3_ENDPOINT is not set: run the tests with `bash .ci/run`, which starts a \
+         local S3-compatible server, or point the variable at one",
+    )
+}
+
+/// Creates a bucket with a plain S3 `PUT /bucket` (the local test server does not check signatures).
+fn create_bucket(endpoint: &str, bucket: &str) {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("S3 test server reachable");
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") || response.contains("BucketAlreadyOwnedByYou"),
+        "creating bucket: {response}"
+    );
+}
