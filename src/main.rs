@@ -101,6 +101,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// A spinner naming the current stage, shown only when stderr is a terminal.
+struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    fn new() -> Self {
+        Self(std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        }))
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl tunelake::pipeline::Progress for Spinner {
+    fn stage(&self, name: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(format!("stage: {name}"));
+        }
+    }
+}
+
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -134,9 +161,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 },
                 &Catalog::bundled(),
             )?;
-            let summary = tunelake::pipeline::run(&plan)
+            let spinner = Spinner::new();
+            let summary = tunelake::pipeline::run(&plan, &spinner)
                 .await
                 .with_context(|| format!("run {} of {}", plan.run_id, path.display()))?;
+            spinner.finish();
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {

@@ -26,29 +26,47 @@ pub struct RunSummary {
     pub stage_seconds: BTreeMap<String, f64>,
 }
 
-/// Wall time per stage, in run order.
-#[derive(Default)]
-struct Timings(BTreeMap<String, f64>, Option<(String, Instant)>);
+/// Told when each stage starts, so a terminal can show where a long run is.
+pub trait Progress {
+    fn stage(&self, name: &str);
+}
 
-impl Timings {
+/// For callers that show nothing.
+impl Progress for () {
+    fn stage(&self, _: &str) {}
+}
+
+/// Wall time per stage, in run order.
+struct Timings<'a> {
+    seconds: BTreeMap<String, f64>,
+    current: Option<(String, Instant)>,
+    progress: &'a dyn Progress,
+}
+
+impl Timings<'_> {
     fn start(&mut self, stage: &str) {
         self.stop();
-        self.1 = Some((stage.to_string(), Instant::now()));
+        self.current = Some((stage.to_string(), Instant::now()));
+        self.progress.stage(stage);
         tracing::info!(stage, "stage started");
     }
 
     fn stop(&mut self) {
-        if let Some((stage, at)) = self.1.take() {
+        if let Some((stage, at)) = self.current.take() {
             let seconds = at.elapsed().as_secs_f64();
             tracing::info!(stage, seconds, "stage finished");
-            self.0.insert(stage, seconds);
+            self.seconds.insert(stage, seconds);
         }
     }
 }
 
 /// Runs the pipeline described by `plan` and commits its outputs.
-pub async fn run(plan: &Plan) -> Result<RunSummary> {
-    let mut timings = Timings::default();
+pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
+    let mut timings = Timings {
+        seconds: BTreeMap::new(),
+        current: None,
+        progress,
+    };
     let lake_location = Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?;
     let out = Location::parse(&plan.out, plan.s3_endpoint.as_deref())?;
 
@@ -80,7 +98,7 @@ pub async fn run(plan: &Plan) -> Result<RunSummary> {
         gpu_metrics: lake.gpu_metrics,
         stage_seconds: BTreeMap::new(),
     };
-    let manifest = manifest(plan, &summary, &timings.0);
+    let manifest = manifest(plan, &summary, &timings.seconds);
     output::commit(
         &out,
         &RunOutputs {
@@ -93,7 +111,7 @@ pub async fn run(plan: &Plan) -> Result<RunSummary> {
     )
     .await?;
     timings.stop();
-    summary.stage_seconds = timings.0;
+    summary.stage_seconds = timings.seconds;
     Ok(summary)
 }
 

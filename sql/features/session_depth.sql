@@ -11,9 +11,9 @@ SELECT
   app_id,
   COUNT(*) AS sessions,
   AVG(depth) AS depth_mean,
-  percentile_cont(0.5) WITHIN GROUP (ORDER BY depth) AS depth_p50,
-  percentile_cont(0.9) WITHIN GROUP (ORDER BY depth) AS depth_p90,
-  percentile_cont(0.99) WITHIN GROUP (ORDER BY depth) AS depth_p99,
+  approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY depth) AS depth_p50,
+  approx_percentile_cont(0.9) WITHIN GROUP (ORDER BY depth) AS depth_p90,
+  approx_percentile_cont(0.99) WITHIN GROUP (ORDER BY depth) AS depth_p99,
   MAX(depth) AS depth_max,
   AVG(CASE WHEN depth = 1 THEN 1.0 ELSE 0.0 END) AS single_turn_share
 FROM sessions

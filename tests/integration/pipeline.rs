@@ -48,7 +48,7 @@ async fn end_to_end(backend: Backend) {
     let (out_url, out) = location(backend, "out", &dir);
     fixture::write(&lake).await;
 
-    let summary = tunelake::pipeline::run(&plan(&dir, &lake_url, &out_url, "r1"))
+    let summary = tunelake::pipeline::run(&plan(&dir, &lake_url, &out_url, "r1"), &())
         .await
         .unwrap();
 
@@ -95,7 +95,7 @@ async fn end_to_end(backend: Backend) {
     assert_eq!(quarantine.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
 
     // Re-running a run id replaces it; a run that died (no _SUCCESS) is ignored by readers.
-    tunelake::pipeline::run(&plan(&dir, &lake_url, &out_url, "r1"))
+    tunelake::pipeline::run(&plan(&dir, &lake_url, &out_url, "r1"), &())
         .await
         .unwrap();
     let dead = out.child("features_hourly/run_date=2026-11-10/run_id=dead/part-00000.parquet");
