@@ -394,6 +394,13 @@ fn blis_runs() -> Vec<BlisRun> {
             );
             let mut measured_ttft = Vec::new();
             let mut measured_decode = Vec::new();
+            // Failed (timed-out) requests have no server-side token count (0): give them the mean
+            // input length of the run's successful requests.
+            let known: Vec<f64> = rrows
+                .iter()
+                .filter_map(|q| q[ii].parse::<f64>().ok().filter(|&x| x > 0.0))
+                .collect();
+            let mean_input = (known.iter().sum::<f64>() / known.len() as f64).round() as u32;
             let reqs = rrows
                 .iter()
                 .map(|q| {
@@ -405,7 +412,11 @@ fn blis_runs() -> Vec<BlisRun> {
                     }
                     TraceRequest::new(
                         q[ia].parse::<f64>().unwrap() * 1e-6,
-                        q[ii].parse().unwrap(),
+                        q[ii]
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|&x| x > 0)
+                            .unwrap_or(mean_input),
                         max_tokens,
                     )
                 })
