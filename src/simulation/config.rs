@@ -290,6 +290,10 @@ pub struct SimOptions {
     /// freed) at the next scheduler step and counted in `timed_out`.
     #[serde(default)]
     pub request_timeout_s: Option<f64>,
+    /// Simulate every decode step individually instead of advancing steady decode runs analytically.
+    /// The results are identical (a test checks it); this only exists for validation and is slower.
+    #[serde(default)]
+    pub step_by_step: bool,
 }
 
 impl Default for SimOptions {
@@ -300,6 +304,7 @@ impl Default for SimOptions {
             slo: Slo::default(),
             keep_per_request: false,
             request_timeout_s: None,
+            step_by_step: false,
         }
     }
 }

@@ -48,6 +48,7 @@ struct Env<'a> {
     timeout_ns: Option<u64>,
     block_size: u32,
     prefix_caching: bool,
+    fast_forward: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -229,7 +230,12 @@ impl Replica {
             kv0: shape.kv_tokens,
             used_at_start: used,
         };
-        if out.steady && all_decode && n == self.core.running.len() && min_rem > 1 {
+        if env.fast_forward
+            && out.steady
+            && all_decode
+            && n == self.core.running.len()
+            && min_rem > 1
+        {
             // Longest run of identical decode steps: until the first completion, while KV blocks last,
             // and until the first step ending at or after a running request's deadline.
             let free = self.core.kv.num_free();
@@ -422,6 +428,7 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
             .map(|s| SimTime::from_secs_f64(s).0.max(1)),
         block_size: e.block_size,
         prefix_caching: e.enable_prefix_caching,
+        fast_forward: !opts.step_by_step,
     };
     let limits = SchedLimits {
         block_size: e.block_size,
