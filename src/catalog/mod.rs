@@ -383,7 +383,7 @@ fn validate_model(m: &ModelSpec) -> std::result::Result<(), String> {
             return Err(format!("{name} must be positive"));
         }
     }
-    if m.num_attention_heads % m.num_kv_heads != 0 {
+    if !m.num_attention_heads.is_multiple_of(m.num_kv_heads) {
         return Err("num_attention_heads must be a multiple of num_kv_heads".into());
     }
     if m.params_active == 0 || m.params_active > m.params_total {

@@ -276,7 +276,7 @@ impl Default for Slo {
 }
 
 /// Per-run simulation options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimOptions {
     pub seed: u64,
     /// Scenario id, mixed with `seed` into every random stream.
@@ -294,17 +294,4 @@ pub struct SimOptions {
     /// The results are identical (a test checks it); this only exists for validation and is slower.
     #[serde(default)]
     pub step_by_step: bool,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions {
-            seed: 0,
-            scenario_id: 0,
-            slo: Slo::default(),
-            keep_per_request: false,
-            request_timeout_s: None,
-            step_by_step: false,
-        }
-    }
 }

@@ -90,7 +90,7 @@ impl Trace {
         seed: u64,
         mut lengths: impl FnMut(&mut Rng) -> (u32, u32),
     ) -> Trace {
-        let mut rng = Rng::new(seed, 0x7472_6163_65);
+        let mut rng = Rng::new(seed, 0x0074_7261_6365);
         let mut t = 0.0;
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
