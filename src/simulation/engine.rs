@@ -193,7 +193,9 @@ impl Replica {
             shape.attn_pairs += s.sched as f64 * (s.computed as f64 + (s.sched as f64 + 1.0) * 0.5);
             if s.is_decoding() {
                 shape.decode_seqs += 1;
-                if s.spec > 0 {
+                // A 1-token prefill remainder (prefix hit or chunk boundary) computes like a decode, but
+                // it emits the first token, so it is not part of a fast run.
+                if s.spec > 0 || s.generated == 0 {
                     spec_seqs += 1;
                     all_decode = false;
                 }

@@ -247,6 +247,65 @@ fn speculative_decoding_emits_expected_tokens_per_step() {
     assert!(r.e2e_ms.mean < p.e2e_ms.mean);
 }
 
+/// Without chunked prefill vLLM refuses max_num_batched_tokens < max_model_len, and a prompt is prefilled
+/// in one step.
+#[test]
+fn no_chunked_prefill() {
+    let mut d = h100_llama3_8b(1);
+    d.engine.enable_chunked_prefill = false;
+    d.engine.max_num_batched_tokens = 2048;
+    let trace = Trace::new(vec![TraceRequest::new(0.0, 4000, 2)]).unwrap();
+    assert!(simulate(&d, &trace, &opts()).is_err());
+    d.engine.max_num_batched_tokens = 8192;
+    let whole = simulate(&d, &trace, &opts()).unwrap();
+    assert_eq!(whole.steps, 2);
+    d.engine.enable_chunked_prefill = true;
+    d.engine.max_num_batched_tokens = 2048;
+    let chunked = simulate(&d, &trace, &opts()).unwrap();
+    assert_eq!(chunked.steps, 3);
+    assert!(chunked.ttft_ms.mean > whole.ttft_ms.mean);
+}
+
+/// Prefix-affinity routing sends every request of a prefix group to the same replica; requests beyond
+/// max_model_len are rejected, not simulated.
+#[test]
+fn prefix_affinity_routing_and_rejection() {
+    let mut reqs = shared_prefix_trace(2000, 40.0, 4).into_inner();
+    reqs.push(TraceRequest::new(1.0, 8000, 500));
+    let trace = Trace::new(reqs).unwrap();
+    let mut d = h100_llama3_8b(4);
+    d.router = Router::PrefixAffinity;
+    let mut o = opts();
+    o.keep_per_request = true;
+    let r = simulate(&d, &trace, &o).unwrap();
+    assert_eq!((r.finished, r.rejected), (2000, 1));
+    let mut group_replica = std::collections::HashMap::new();
+    for (q, res) in trace.requests().iter().zip(r.per_request.as_ref().unwrap()) {
+        if let Some(&h) = q.prefix_hashes.first() {
+            assert_eq!(*group_replica.entry(h).or_insert(res.replica), res.replica);
+        }
+    }
+    assert!(group_replica.len() == 8);
+}
+
+/// Regression (found by proptest): a prefill whose last chunk is a single token looks like a decode; it
+/// must still record the first token and not join a fast-forwarded decode run.
+#[test]
+fn one_token_prefill_remainder_records_first_token() {
+    let trace = azure_like(1500, 12.0, 449);
+    for blocks in [1059, 2118] {
+        let mut d = h100_llama3_8b(1);
+        d.engine.num_gpu_blocks_override = Some(blocks);
+        let mut o = opts();
+        o.keep_per_request = true;
+        let r = simulate(&d, &trace, &o).unwrap();
+        assert_eq!(r.finished, 1500);
+        for q in r.per_request.unwrap() {
+            assert!(q.queue_ms <= q.ttft_ms && q.ttft_ms <= q.e2e_ms, "{q:?}");
+        }
+    }
+}
+
 fn report_json(r: &SimReport) -> String {
     serde_json::to_string(r).unwrap()
 }
@@ -351,7 +410,12 @@ fn timing_1m_azure_like_requests() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// Doubling replicas under round-robin gives each new replica a subsequence of an old replica's
     /// requests. Removing requests from a vLLM replica almost never slows the rest, but not never: batch
