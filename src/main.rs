@@ -159,7 +159,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     run_id: overrides.run_id,
                     skip_bad_files: overrides.skip_bad_files,
                 },
-                &Catalog::bundled(),
+                &Catalog::bundled()?,
             )?;
             let spinner = Spinner::new();
             let summary = tunelake::pipeline::run(&plan, &spinner)
@@ -189,7 +189,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             let plan = PipelineFile::load(&pipeline)?.plan(
                 &pipeline,
                 &Overrides::default(),
-                &Catalog::bundled(),
+                &Catalog::bundled()?,
             )?;
             println!(
                 "{}: ok ({} supplies, window {} .. {})",

@@ -98,11 +98,8 @@ impl Location {
 
     /// The full URL of a path in this store, as DataFusion wants it.
     pub fn url_of(&self, path: &Path) -> String {
-        format!(
-            "{}{}",
-            self.root.as_str().trim_end_matches('/'),
-            "/".to_string() + path.as_ref()
-        )
+        let root = self.root.as_str();
+        format!("{}/{path}", root.strip_suffix('/').unwrap_or(root))
     }
 
     pub fn storage_error(&self, source: object_store::Error) -> Error {

@@ -1,9 +1,11 @@
 //! The one integration test binary. Storage-touching tests run against every backend (local disk and
 //! a real S3 server started by `.ci/run`).
 
+mod catalog;
 mod cli;
 mod fixture;
 mod golden;
 mod ingest;
 mod pipeline;
+mod simulation;
 mod support;

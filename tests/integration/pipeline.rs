@@ -20,7 +20,7 @@ fn plan(dir: &tempfile::TempDir, lake: &str, out: &str, run_id: &str) -> Plan {
                 run_id: Some(run_id.into()),
                 ..Default::default()
             },
-            &Catalog::bundled(),
+            &Catalog::bundled().unwrap(),
         )
         .unwrap();
     // The S3 endpoint comes from the test environment, as a user would set AWS_ENDPOINT_URL.

@@ -1,0 +1,297 @@
+//! Deployment and engine configuration.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::step_time::StepTimeModel;
+use crate::catalog::{Dtype, GpuSpec, ModelSpec};
+use crate::{Error, Result};
+
+/// KV-cache element type (vLLM `--kv-cache-dtype`). `Auto` follows the model dtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvCacheDtype {
+    #[default]
+    Auto,
+    Fp16,
+    Bf16,
+    Fp8,
+}
+
+impl KvCacheDtype {
+    pub fn resolve(self, model_dtype: Dtype) -> Dtype {
+        match self {
+            KvCacheDtype::Auto => model_dtype,
+            KvCacheDtype::Fp16 => Dtype::Fp16,
+            KvCacheDtype::Bf16 => Dtype::Bf16,
+            KvCacheDtype::Fp8 => Dtype::Fp8,
+        }
+    }
+}
+
+/// Speculative decoding with a draft model.
+///
+/// Per step, each decoding sequence proposes `num_speculative_tokens` = k draft tokens; each is accepted
+/// with probability α given all earlier ones were (the i.i.d. model of Leviathan et al., "Fast Inference
+/// from Transformers via Speculative Decoding", ICML 2023), so a step emits (accepted + 1) tokens and
+/// E[tokens/step] = (1 − α^(k+1)) / (1 − α). The simulator **draws** the accepted count per sequence per
+/// step from the seeded RNG (not the expectation), so tails are realistic; runs stay deterministic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeculativeConfig {
+    /// Catalog id of the draft model (its spec goes in [`Deployment::draft_model`]).
+    pub draft_model: String,
+    pub num_speculative_tokens: u32,
+    /// α used for classes without an entry. Default 0.7: the middle of the 0.5–0.8 range Leviathan et al.
+    /// (2023, Table 3) measure for small same-family drafts; calibrate per workload class from logs.
+    #[serde(default = "default_acceptance")]
+    pub default_acceptance_rate: f64,
+    /// α per workload class id.
+    #[serde(default)]
+    pub acceptance_rate_by_class: BTreeMap<u16, f64>,
+}
+
+fn default_acceptance() -> f64 {
+    0.7
+}
+
+impl SpeculativeConfig {
+    pub fn acceptance_rate(&self, class: u16) -> f64 {
+        *self
+            .acceptance_rate_by_class
+            .get(&class)
+            .unwrap_or(&self.default_acceptance_rate)
+    }
+
+    /// Expected tokens emitted per verification step: (1 − α^(k+1)) / (1 − α).
+    pub fn expected_tokens_per_step(&self, class: u16) -> f64 {
+        let a = self.acceptance_rate(class);
+        let k = self.num_speculative_tokens as i32;
+        if (1.0 - a).abs() < 1e-12 {
+            (k + 1) as f64
+        } else {
+            (1.0 - a.powi(k + 1)) / (1.0 - a)
+        }
+    }
+}
+
+/// Engine settings, named as vLLM names them. Defaults are vLLM v1's online-serving defaults:
+/// block_size 16, max_num_batched_tokens 8192 with chunked prefill, gpu_memory_utilization 0.9, prefix
+/// caching and chunked prefill on. `max_num_seqs` defaults to 256, vLLM's generic default; recent vLLM
+/// (≥ 0.8) raises it to 1024 for the OpenAI server on H100-class GPUs, so set it explicitly when modelling
+/// such a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub block_size: u32,
+    pub max_num_seqs: u32,
+    pub max_num_batched_tokens: u32,
+    pub gpu_memory_utilization: f64,
+    pub enable_prefix_caching: bool,
+    pub enable_chunked_prefill: bool,
+    /// Weight / activation dtype.
+    pub dtype: Dtype,
+    pub kv_cache_dtype: KvCacheDtype,
+    /// None = the model's max context. Requests with prompt + output above it are rejected (vLLM's 400).
+    pub max_model_len: Option<u32>,
+    /// Replaces the computed number of GPU KV blocks (real runs log it: "# GPU blocks").
+    pub num_gpu_blocks_override: Option<u64>,
+    pub speculative: Option<SpeculativeConfig>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            block_size: 16,
+            max_num_seqs: 256,
+            max_num_batched_tokens: 8192,
+            gpu_memory_utilization: 0.9,
+            enable_prefix_caching: true,
+            enable_chunked_prefill: true,
+            dtype: Dtype::Bf16,
+            kv_cache_dtype: KvCacheDtype::Auto,
+            max_model_len: None,
+            num_gpu_blocks_override: None,
+            speculative: None,
+        }
+    }
+}
+
+/// How requests are spread over replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Router {
+    RoundRobin,
+    /// Fewest outstanding (queued + running) requests; ties go to the lowest replica index.
+    #[default]
+    LeastOutstanding,
+    /// Hash of the first prefix block picks the replica; requests without prefix hashes fall back to
+    /// least outstanding.
+    PrefixAffinity,
+}
+
+/// Which engine scheduler to model (more variants — TGI, TRT-LLM in-flight batching, Triton dynamic
+/// batching — implement [`super::scheduler::Scheduler`] and are added here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerKind {
+    #[default]
+    VllmV1,
+}
+
+/// One deployment: `replicas` copies of one engine, each on `tensor_parallel_size` GPUs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub gpu: GpuSpec,
+    pub model: ModelSpec,
+    pub tensor_parallel_size: u32,
+    pub replicas: u32,
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub scheduler: SchedulerKind,
+    pub router: Router,
+    pub step_model: StepTimeModel,
+    /// Draft model for speculative decoding (required when `engine.speculative` is set).
+    #[serde(default)]
+    pub draft_model: Option<ModelSpec>,
+    pub price_per_gpu_hour: f64,
+}
+
+impl Deployment {
+    /// A deployment with vLLM defaults, the default roofline step model, least-outstanding routing and
+    /// the GPU's catalog price.
+    pub fn new(
+        gpu: GpuSpec,
+        model: ModelSpec,
+        tensor_parallel_size: u32,
+        replicas: u32,
+    ) -> Deployment {
+        let price = gpu.price_per_hour_usd;
+        Deployment {
+            gpu,
+            model,
+            tensor_parallel_size,
+            replicas,
+            engine: EngineConfig::default(),
+            scheduler: SchedulerKind::VllmV1,
+            router: Router::default(),
+            step_model: StepTimeModel::default(),
+            draft_model: None,
+            price_per_gpu_hour: price,
+        }
+    }
+
+    pub fn kv_dtype(&self) -> Dtype {
+        self.engine.kv_cache_dtype.resolve(self.engine.dtype)
+    }
+
+    pub fn max_model_len(&self) -> u32 {
+        self.engine.max_model_len.unwrap_or(self.model.max_context)
+    }
+
+    /// Bytes of one KV block summed over the TP group (block_size × KV bytes per token).
+    pub fn block_bytes_total(&self) -> f64 {
+        self.engine.block_size as f64 * self.model.kv_bytes_per_token(self.kv_dtype())
+    }
+
+    /// Number of GPU KV blocks per replica: `num_gpu_blocks_override`, or
+    /// (memory × gpu_memory_utilization − weights/TP − activation reserve) / (block bytes / TP), where KV
+    /// heads are sharded over TP (replicated when TP exceeds the KV head count).
+    pub fn num_gpu_blocks(&self) -> Result<u64> {
+        if let Some(n) = self.engine.num_gpu_blocks_override {
+            return Ok(n);
+        }
+        let tp = self.tensor_parallel_size.max(1) as f64;
+        let kv_shards = tp.min(self.model.num_kv_heads as f64);
+        let weights = self.model.weight_bytes(self.engine.dtype) / tp;
+        let reserve = self.step_model.activation_reserve_bytes();
+        let avail =
+            self.gpu.memory_bytes() * self.engine.gpu_memory_utilization - weights - reserve;
+        let per_block = self.block_bytes_total() / kv_shards;
+        let blocks = (avail / per_block).floor();
+        if blocks < 1.0 {
+            return Err(Error::Simulation(format!(
+                "{} does not fit on {} × {} with gpu_memory_utilization {}: no memory left for the KV cache",
+                self.model.id,
+                self.tensor_parallel_size,
+                self.gpu.id,
+                self.engine.gpu_memory_utilization
+            )));
+        }
+        Ok(blocks as u64)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let e = &self.engine;
+        let bad = |m: String| Err(Error::Simulation(m));
+        if self.replicas == 0 || self.tensor_parallel_size == 0 {
+            return bad("replicas and tensor_parallel_size must be >= 1".into());
+        }
+        if e.block_size == 0 || e.max_num_seqs == 0 || e.max_num_batched_tokens == 0 {
+            return bad("block_size, max_num_seqs and max_num_batched_tokens must be >= 1".into());
+        }
+        if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {
+            return bad(format!(
+                "gpu_memory_utilization must be in (0, 1], got {}",
+                e.gpu_memory_utilization
+            ));
+        }
+        if let Some(s) = &e.speculative {
+            if self.draft_model.is_none() {
+                return bad(format!(
+                    "speculative decoding with draft `{}` needs Deployment::draft_model",
+                    s.draft_model
+                ));
+            }
+            let rates = std::iter::once(s.default_acceptance_rate)
+                .chain(s.acceptance_rate_by_class.values().copied());
+            for a in rates {
+                if !(0.0..=1.0).contains(&a) {
+                    return bad(format!("acceptance rate must be in [0, 1], got {a}"));
+                }
+            }
+        }
+        if !(self.price_per_gpu_hour.is_finite() && self.price_per_gpu_hour >= 0.0) {
+            return bad("price_per_gpu_hour must be finite and >= 0".into());
+        }
+        self.num_gpu_blocks().map(|_| ())
+    }
+}
+
+/// Latency objectives for goodput.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    pub p95_ttft_ms: f64,
+    pub p95_tpot_ms: f64,
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Slo {
+            p95_ttft_ms: 2000.0,
+            p95_tpot_ms: 100.0,
+        }
+    }
+}
+
+/// Per-run simulation options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimOptions {
+    pub seed: u64,
+    /// Scenario id, mixed with `seed` into every random stream.
+    #[serde(default)]
+    pub scenario_id: u64,
+    #[serde(default)]
+    pub slo: Slo,
+    #[serde(default)]
+    pub keep_per_request: bool,
+    /// Client timeout: a request not finished `request_timeout_s` after arrival is aborted (its blocks
+    /// freed) at the next scheduler step and counted in `timed_out`.
+    #[serde(default)]
+    pub request_timeout_s: Option<f64>,
+    /// Simulate every decode step individually instead of advancing steady decode runs analytically.
+    /// The results are identical (a test checks it); this only exists for validation and is slower.
+    #[serde(default)]
+    pub step_by_step: bool,
+}

@@ -1,0 +1,718 @@
+//! The discrete-event loop: arrivals, routing, and per-replica engine steps.
+//!
+//! Events are (time, replica, generation) step ends in a binary heap plus the trace's arrivals, merged in
+//! time order. At equal times step ends go first (a request arriving exactly when a step ends waits for
+//! the next step), then lower replica indices. Each replica alternates "schedule → step → apply". When
+//! the scheduler reports a steady decode-only batch, the replica advances a whole run of identical decode
+//! steps at once (O(1) per step, O(batch) per run), ending at the first completion, the last step whose KV
+//! blocks fit, or a timeout; an arrival routed to the replica mid-run truncates the run at the step
+//! boundary following it, so results equal the step-by-step simulation exactly.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use super::config::{Deployment, Router, SchedulerKind, SimOptions, SpeculativeConfig};
+use super::kv::KvCache;
+use super::report::{Percentiles, RequestResult, RequestStatus, SimReport};
+use super::rng::{Rng, hash64};
+use super::scheduler::{
+    ReplicaCore, SchedLimits, Scheduler, Seq, VllmV1Scheduler, blocks_for, release_seq,
+};
+use super::step_time::{StepCost, StepShape};
+use super::time::SimTime;
+use super::trace::{Trace, TraceRequest};
+use crate::{Error, Result};
+
+const PENDING: u8 = 0;
+const FINISHED: u8 = 1;
+const REJECTED: u8 = 2;
+const TIMED_OUT: u8 = 3;
+
+#[derive(Debug, Clone, Copy)]
+struct ReqRec {
+    arrival: SimTime,
+    first_sched: SimTime,
+    first_token: SimTime,
+    end: SimTime,
+    replica: u32,
+    preemptions: u16,
+    status: u8,
+}
+
+/// Read-only context of a run.
+struct Env<'a> {
+    trace: &'a [TraceRequest],
+    cost: StepCost,
+    draft_cost: Option<StepCost>,
+    spec: Option<&'a SpeculativeConfig>,
+    timeout_ns: Option<u64>,
+    block_size: u32,
+    prefix_caching: bool,
+    fast_forward: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    start: SimTime,
+    end: SimTime,
+    steps: u32,
+    /// Sequences in the step(s): `running[..n]`.
+    n: usize,
+    /// A decode-only run that may span several steps.
+    fast: bool,
+    /// KV tokens read in the first step of a fast run.
+    kv0: u64,
+    used_at_start: u64,
+}
+
+struct Replica {
+    core: ReplicaCore,
+    sched: Box<dyn Scheduler>,
+    busy: bool,
+    epoch: u64,
+    run: Run,
+    outstanding: u32,
+    rng: Rng,
+    // statistics
+    busy_ns: u64,
+    batch_ns: f64,
+    max_batch: u32,
+    kv_used_ns: f64,
+    peak_used: u64,
+    steps: u64,
+    ff_steps: u64,
+    generated: u64,
+    prefill_tokens: u64,
+    hit_tokens: u64,
+    query_tokens: u64,
+    preemptions: u64,
+}
+
+fn decode_shape(n: usize, kv: u64) -> StepShape {
+    StepShape {
+        num_seqs: n as u32,
+        decode_seqs: n as u32,
+        tokens: n as u32,
+        prefill_tokens: 0,
+        kv_tokens: kv,
+        attn_pairs: kv as f64,
+    }
+}
+
+impl Replica {
+    /// Aborts requests whose client timeout has passed (waiting ones from the queue front).
+    fn expire(&mut self, now: SimTime, to: u64, env: &Env, recs: &mut [ReqRec], done: &mut u64) {
+        while let Some(s) = self.core.waiting.front() {
+            let dl = recs[s.req as usize].arrival.saturating_add(to);
+            if dl > now {
+                break;
+            }
+            let s = self.core.waiting.pop_front().expect("front exists");
+            let r = &mut recs[s.req as usize];
+            r.status = TIMED_OUT;
+            r.end = dl;
+            r.preemptions = s.preemptions;
+            self.outstanding -= 1;
+            *done += 1;
+        }
+        let mut w = 0;
+        for i in 0..self.core.running.len() {
+            let dl = recs[self.core.running[i].req as usize]
+                .arrival
+                .saturating_add(to);
+            if dl <= now {
+                let mut s = self.core.running[i].clone();
+                release_seq(&mut self.core.kv, &mut s, env.trace);
+                let r = &mut recs[s.req as usize];
+                r.status = TIMED_OUT;
+                r.end = dl;
+                r.preemptions = s.preemptions;
+                self.outstanding -= 1;
+                *done += 1;
+            } else {
+                self.core.running.swap(w, i);
+                w += 1;
+            }
+        }
+        self.core.running.truncate(w);
+    }
+
+    /// Schedules the next step (or run of steps) at `now`; returns its end, or None when idle.
+    fn start(
+        &mut self,
+        now: SimTime,
+        env: &Env,
+        recs: &mut [ReqRec],
+        done: &mut u64,
+    ) -> Option<SimTime> {
+        if let Some(to) = env.timeout_ns {
+            self.expire(now, to, env, recs, done);
+        }
+        let out = loop {
+            let out = self.sched.schedule(&mut self.core, env.trace, &mut |req| {
+                let r = &mut recs[req as usize];
+                if r.first_sched == SimTime::MAX {
+                    r.first_sched = now;
+                }
+            });
+            self.preemptions += out.preempted as u64;
+            self.hit_tokens += out.hit_tokens;
+            self.query_tokens += out.query_tokens;
+            if out.scheduled > 0 {
+                break out;
+            }
+            if out.preempted > 0 {
+                continue;
+            }
+            if self.core.running.is_empty()
+                && let Some(s) = self.core.waiting.pop_front()
+            {
+                // Cannot be scheduled even on an idle engine.
+                let r = &mut recs[s.req as usize];
+                r.status = REJECTED;
+                r.end = now;
+                self.outstanding -= 1;
+                *done += 1;
+                continue;
+            }
+            self.busy = false;
+            return None;
+        };
+
+        let n = out.scheduled;
+        let mut shape = StepShape::default();
+        let mut all_decode = true;
+        let mut min_rem = u32::MAX;
+        let mut spec_seqs = 0u32;
+        let mut min_deadline = SimTime::MAX;
+        for s in &self.core.running[..n] {
+            let ctx = s.computed + s.sched;
+            shape.num_seqs += 1;
+            shape.tokens += s.sched;
+            shape.kv_tokens += ctx as u64;
+            shape.attn_pairs += s.sched as f64 * (s.computed as f64 + (s.sched as f64 + 1.0) * 0.5);
+            if s.is_decoding() {
+                shape.decode_seqs += 1;
+                // A 1-token prefill remainder (prefix hit or chunk boundary) computes like a decode, but
+                // it emits the first token, so it is not part of a fast run.
+                if s.spec > 0 || s.generated == 0 {
+                    spec_seqs += 1;
+                    all_decode = false;
+                }
+            } else {
+                shape.prefill_tokens += s.sched;
+                all_decode = false;
+            }
+            min_rem = min_rem.min(s.output - s.generated);
+            if let Some(to) = env.timeout_ns {
+                min_deadline = min_deadline.min(recs[s.req as usize].arrival.saturating_add(to));
+            }
+        }
+        let mut dt = env.cost.step_ns(&shape);
+        if let (Some(dc), Some(sp)) = (&env.draft_cost, env.spec) {
+            if spec_seqs > 0 {
+                let k = sp.num_speculative_tokens as u64;
+                dt += k * dc.step_ns(&decode_shape(spec_seqs as usize, shape.kv_tokens));
+            }
+            if shape.prefill_tokens > 0 {
+                dt += dc.step_ns(&StepShape {
+                    num_seqs: shape.num_seqs - shape.decode_seqs,
+                    decode_seqs: 0,
+                    ..shape
+                });
+            }
+        }
+        let used = self.core.kv.used();
+        let mut run = Run {
+            start: now,
+            end: now.saturating_add(dt),
+            steps: 1,
+            n,
+            fast: false,
+            kv0: shape.kv_tokens,
+            used_at_start: used,
+        };
+        if env.fast_forward
+            && out.steady
+            && all_decode
+            && n == self.core.running.len()
+            && min_rem > 1
+        {
+            // Longest run of identical decode steps: until the first completion, while KV blocks last,
+            // and until the first step ending at or after a running request's deadline.
+            let free = self.core.kv.num_free();
+            let bs = env.block_size;
+            let extra = |k: u32| -> u64 {
+                self.core.running[..n]
+                    .iter()
+                    .map(|s| blocks_for(s.computed + k, bs).saturating_sub(s.blocks()) as u64)
+                    .sum()
+            };
+            let mut k = min_rem;
+            if extra(k) > free {
+                let (mut lo, mut hi) = (1u32, k);
+                while lo < hi {
+                    let mid = lo + (hi - lo).div_ceil(2);
+                    if extra(mid) <= free {
+                        lo = mid;
+                    } else {
+                        hi = mid - 1;
+                    }
+                }
+                k = lo;
+            }
+            if k > 1 && run.end < min_deadline {
+                let mut end = run.end;
+                let mut steps = 1;
+                while steps < k && end < min_deadline {
+                    let sh = decode_shape(n, shape.kv_tokens + (n as u64) * steps as u64);
+                    end = end.saturating_add(env.cost.step_ns(&sh));
+                    steps += 1;
+                }
+                run.end = end;
+                run.steps = steps;
+                run.fast = steps > 1;
+            }
+        }
+        self.run = run;
+        self.busy = true;
+        self.epoch += 1;
+        Some(run.end)
+    }
+
+    /// Cuts a fast run at the first step boundary after `t`. Returns the new end if it changed.
+    fn truncate(&mut self, t: SimTime, env: &Env) -> Option<SimTime> {
+        if !self.busy || !self.run.fast {
+            return None;
+        }
+        let r = self.run;
+        let mut end = r.start;
+        for j in 0..r.steps {
+            end = end.saturating_add(
+                env.cost
+                    .step_ns(&decode_shape(r.n, r.kv0 + r.n as u64 * j as u64)),
+            );
+            if end > t {
+                if j + 1 < r.steps {
+                    self.run.steps = j + 1;
+                    self.run.end = end;
+                    self.run.fast = j + 1 > 1;
+                    self.epoch += 1;
+                    return Some(end);
+                }
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Applies the finished step or run at `now` (= run end).
+    fn finish(&mut self, now: SimTime, env: &Env, recs: &mut [ReqRec], done: &mut u64) {
+        let r = self.run;
+        let dt = (r.end.0 - r.start.0) as f64;
+        let bs = env.block_size;
+        self.busy_ns += r.end.0 - r.start.0;
+        self.batch_ns += r.n as f64 * dt;
+        self.max_batch = self.max_batch.max(r.n as u32);
+        self.steps += r.steps as u64;
+        let mut used_end = r.used_at_start;
+        if r.fast {
+            self.ff_steps += r.steps as u64 - 1;
+            let k = r.steps;
+            let mut extra = 0u64;
+            for s in &mut self.core.running[..r.n] {
+                s.computed += k;
+                s.generated += k;
+                let need = blocks_for(s.computed, bs).saturating_sub(s.blocks());
+                s.anon_blocks += need;
+                extra += need as u64;
+                s.sched = 0;
+            }
+            self.core.kv.allocate(extra);
+            self.generated += k as u64 * r.n as u64;
+            used_end += extra;
+        } else {
+            for s in &mut self.core.running[..r.n] {
+                let was_decoding = s.is_decoding();
+                s.computed += s.sched - s.spec;
+                if !was_decoding {
+                    self.prefill_tokens += s.sched as u64;
+                }
+                if env.prefix_caching && !s.register_stopped {
+                    let hashes = &env.trace[s.req as usize].prefix_hashes;
+                    let full = s.computed.min(s.prompt) / bs;
+                    while s.cached_blocks < s.n_hashes.min(full) && s.anon_blocks > 0 {
+                        if self.core.kv.register(hashes[s.cached_blocks as usize]) {
+                            s.cached_blocks += 1;
+                            s.anon_blocks -= 1;
+                        } else {
+                            s.register_stopped = true;
+                            break;
+                        }
+                    }
+                    if s.cached_blocks >= s.n_hashes {
+                        s.register_stopped = true;
+                    }
+                }
+                if s.computed == s.num_tokens() {
+                    let mut accepted = 0;
+                    if s.spec > 0 {
+                        let a = env.spec.map_or(0.0, |sp| sp.acceptance_rate(s.class));
+                        while accepted < s.spec && self.rng.next_f64() < a {
+                            accepted += 1;
+                        }
+                    }
+                    s.computed += accepted;
+                    let emitted = (1 + accepted).min(s.output - s.generated);
+                    if s.generated == 0 {
+                        recs[s.req as usize].first_token = now;
+                    }
+                    s.generated += emitted;
+                    self.generated += emitted as u64;
+                }
+                s.sched = 0;
+                s.spec = 0;
+            }
+        }
+        self.peak_used = self.peak_used.max(used_end);
+        self.kv_used_ns += 0.5 * (r.used_at_start + used_end) as f64 * dt;
+
+        // Remove finished sequences, keeping order.
+        let mut w = 0;
+        for i in 0..self.core.running.len() {
+            let s = &self.core.running[i];
+            if i < r.n && s.generated >= s.output {
+                let mut s = s.clone();
+                release_seq(&mut self.core.kv, &mut s, env.trace);
+                let rec = &mut recs[s.req as usize];
+                rec.status = FINISHED;
+                rec.end = now;
+                rec.preemptions = s.preemptions;
+                self.outstanding -= 1;
+                *done += 1;
+            } else {
+                self.core.running.swap(w, i);
+                w += 1;
+            }
+        }
+        self.core.running.truncate(w);
+        self.busy = false;
+    }
+}
+
+/// Simulates `dep` serving `trace`.
+pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<SimReport> {
+    dep.validate()?;
+    let e = &dep.engine;
+    let max_model_len = dep.max_model_len();
+    if !e.enable_chunked_prefill && e.max_num_batched_tokens < max_model_len {
+        return Err(Error::Simulation(format!(
+            "without chunked prefill max_num_batched_tokens ({}) must be >= max_model_len ({max_model_len}), as vLLM requires",
+            e.max_num_batched_tokens
+        )));
+    }
+    let capacity = dep.num_gpu_blocks()?;
+    let reqs = trace.requests();
+    if reqs.len() > u32::MAX as usize {
+        return Err(Error::Simulation("trace longer than 2^32 requests".into()));
+    }
+    let spec = e.speculative.as_ref();
+    let env = Env {
+        trace: reqs,
+        cost: StepCost::new(dep, &dep.model),
+        draft_cost: match (spec, &dep.draft_model) {
+            (Some(_), Some(m)) => Some(StepCost::new(dep, m)),
+            _ => None,
+        },
+        spec,
+        timeout_ns: opts
+            .request_timeout_s
+            .map(|s| SimTime::from_secs_f64(s).0.max(1)),
+        block_size: e.block_size,
+        prefix_caching: e.enable_prefix_caching,
+        fast_forward: !opts.step_by_step,
+    };
+    let limits = SchedLimits {
+        block_size: e.block_size,
+        max_num_seqs: e.max_num_seqs,
+        max_num_batched_tokens: e.max_num_batched_tokens,
+        prefix_caching: e.enable_prefix_caching,
+        chunked_prefill: e.enable_chunked_prefill,
+        num_speculative_tokens: spec.map_or(0, |s| s.num_speculative_tokens),
+    };
+    let seed = opts.seed ^ hash64(opts.scenario_id);
+    let mut replicas: Vec<Replica> = (0..dep.replicas)
+        .map(|i| Replica {
+            core: ReplicaCore {
+                running: Vec::with_capacity(e.max_num_seqs.min(4096) as usize),
+                waiting: VecDeque::new(),
+                kv: KvCache::new(capacity),
+                limits: limits.clone(),
+            },
+            sched: match dep.scheduler {
+                SchedulerKind::VllmV1 => Box::new(VllmV1Scheduler) as Box<dyn Scheduler>,
+            },
+            busy: false,
+            epoch: 0,
+            run: Run::default(),
+            outstanding: 0,
+            rng: Rng::new(seed, i as u64),
+            busy_ns: 0,
+            batch_ns: 0.0,
+            max_batch: 0,
+            kv_used_ns: 0.0,
+            peak_used: 0,
+            steps: 0,
+            ff_steps: 0,
+            generated: 0,
+            prefill_tokens: 0,
+            hit_tokens: 0,
+            query_tokens: 0,
+            preemptions: 0,
+        })
+        .collect();
+
+    let mut recs: Vec<ReqRec> = reqs
+        .iter()
+        .map(|r| ReqRec {
+            arrival: SimTime::from_secs_f64(r.arrival_s),
+            first_sched: SimTime::MAX,
+            first_token: SimTime::MAX,
+            end: SimTime::MAX,
+            replica: u32::MAX,
+            preemptions: 0,
+            status: PENDING,
+        })
+        .collect();
+
+    let mut heap: BinaryHeap<Reverse<(SimTime, u32, u64)>> = BinaryHeap::new();
+    let mut next = 0usize;
+    let mut rr = 0u64;
+    let mut in_system = 0u64;
+    let mut done = 0u64;
+    let mut area = 0.0f64;
+    let mut last_t = SimTime::ZERO;
+    let nrep = replicas.len();
+
+    loop {
+        let t_arr = recs.get(next).map_or(SimTime::MAX, |r| r.arrival);
+        let t_step = heap.peek().map_or(SimTime::MAX, |Reverse((t, _, _))| *t);
+        if t_arr == SimTime::MAX && t_step == SimTime::MAX {
+            break;
+        }
+        let now = t_arr.min(t_step);
+        area += in_system as f64 * (now.0 - last_t.0) as f64;
+        last_t = now;
+        if t_step <= t_arr {
+            let Reverse((t, ri, epoch)) = heap.pop().expect("peeked");
+            let rep = &mut replicas[ri as usize];
+            if epoch != rep.epoch || !rep.busy {
+                continue;
+            }
+            let before = done;
+            rep.finish(t, &env, &mut recs, &mut done);
+            if let Some(end) = rep.start(t, &env, &mut recs, &mut done) {
+                heap.push(Reverse((end, ri, rep.epoch)));
+            }
+            in_system -= done - before;
+        } else {
+            let i = next;
+            next += 1;
+            let r = &reqs[i];
+            in_system += 1;
+            let total = r.prompt_tokens as u64 + r.output_tokens as u64;
+            if total > max_model_len as u64
+                || blocks_for((total - 1) as u32, e.block_size) as u64 > capacity
+            {
+                recs[i].status = REJECTED;
+                recs[i].end = now;
+                in_system -= 1;
+                done += 1;
+                continue;
+            }
+            let least = || {
+                (0..nrep)
+                    .min_by_key(|&j| (replicas[j].outstanding, j))
+                    .expect("at least one replica")
+            };
+            let ri = match dep.router {
+                Router::RoundRobin => {
+                    rr += 1;
+                    ((rr - 1) % nrep as u64) as usize
+                }
+                Router::LeastOutstanding => least(),
+                Router::PrefixAffinity => match r.prefix_hashes.first() {
+                    Some(&h) => (hash64(h) % nrep as u64) as usize,
+                    None => least(),
+                },
+            };
+            recs[i].replica = ri as u32;
+            let rep = &mut replicas[ri];
+            rep.outstanding += 1;
+            rep.core
+                .waiting
+                .push_back(Seq::new(i as u32, r, e.block_size));
+            let before = done;
+            if !rep.busy {
+                if let Some(end) = rep.start(now, &env, &mut recs, &mut done) {
+                    heap.push(Reverse((end, ri as u32, rep.epoch)));
+                }
+            } else if let Some(end) = rep.truncate(now, &env) {
+                heap.push(Reverse((end, ri as u32, rep.epoch)));
+            }
+            in_system -= done - before;
+        }
+    }
+
+    Ok(build_report(
+        dep, opts, reqs, &recs, &replicas, capacity, area,
+    ))
+}
+
+fn build_report(
+    dep: &Deployment,
+    opts: &SimOptions,
+    reqs: &[TraceRequest],
+    recs: &[ReqRec],
+    replicas: &[Replica],
+    capacity: u64,
+    area_ns: f64,
+) -> SimReport {
+    let n = recs.len();
+    let ms = |d: u64| d as f64 * 1e-6;
+    let makespan_ns = recs
+        .iter()
+        .map(|r| {
+            if r.end == SimTime::MAX {
+                r.arrival.0
+            } else {
+                r.end.0
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    let makespan = makespan_ns as f64 * 1e-9;
+    let mut queue = Vec::with_capacity(n);
+    let mut ttft = Vec::with_capacity(n);
+    let mut tpot = Vec::with_capacity(n);
+    let mut e2e = Vec::with_capacity(n);
+    let (mut finished, mut rejected, mut timed_out, mut good) = (0u64, 0u64, 0u64, 0u64);
+    let mut input_tokens = 0u64;
+    let mut per = opts.keep_per_request.then(|| Vec::with_capacity(n));
+    for (i, (r, q)) in recs.iter().zip(reqs).enumerate() {
+        let mut res = RequestResult {
+            index: i as u32,
+            replica: r.replica,
+            status: RequestStatus::Finished,
+            arrival_s: q.arrival_s,
+            queue_ms: f64::NAN,
+            ttft_ms: f64::NAN,
+            tpot_ms: f64::NAN,
+            e2e_ms: f64::NAN,
+            preemptions: r.preemptions as u32,
+        };
+        match r.status {
+            FINISHED => {
+                finished += 1;
+                input_tokens += q.prompt_tokens as u64;
+                res.queue_ms = ms(r.first_sched.0 - r.arrival.0);
+                res.ttft_ms = ms(r.first_token.0 - r.arrival.0);
+                res.e2e_ms = ms(r.end.0 - r.arrival.0);
+                queue.push(res.queue_ms);
+                ttft.push(res.ttft_ms);
+                e2e.push(res.e2e_ms);
+                let ok_tpot = if q.output_tokens > 1 {
+                    res.tpot_ms = ms(r.end.0 - r.first_token.0) / (q.output_tokens - 1) as f64;
+                    tpot.push(res.tpot_ms);
+                    res.tpot_ms <= opts.slo.p95_tpot_ms
+                } else {
+                    true
+                };
+                if ok_tpot && res.ttft_ms <= opts.slo.p95_ttft_ms {
+                    good += 1;
+                }
+            }
+            REJECTED => {
+                rejected += 1;
+                res.status = RequestStatus::Rejected;
+            }
+            _ => {
+                timed_out += 1;
+                res.status = RequestStatus::TimedOut;
+                if r.first_sched != SimTime::MAX {
+                    res.queue_ms = ms(r.first_sched.0 - r.arrival.0);
+                }
+                if r.first_token != SimTime::MAX {
+                    res.ttft_ms = ms(r.first_token.0 - r.arrival.0);
+                }
+            }
+        }
+        if let Some(p) = per.as_mut() {
+            p.push(res);
+        }
+    }
+    let queue_p = Percentiles::from_values(&mut queue);
+    let ttft_p = Percentiles::from_values(&mut ttft);
+    let tpot_p = Percentiles::from_values(&mut tpot);
+    let e2e_p = Percentiles::from_values(&mut e2e);
+    let per_s = |x: f64| if makespan > 0.0 { x / makespan } else { 0.0 };
+    let sum = |f: &dyn Fn(&Replica) -> f64| replicas.iter().map(f).sum::<f64>();
+    let busy = sum(&|r| r.busy_ns as f64);
+    let queries = sum(&|r| r.query_tokens as f64);
+    let gpu_seconds = dep.replicas as f64 * dep.tensor_parallel_size as f64 * makespan;
+    let peak = replicas.iter().map(|r| r.peak_used).max().unwrap_or(0);
+    SimReport {
+        requests: n as u64,
+        finished,
+        rejected,
+        timed_out,
+        makespan_s: makespan,
+        queue_ms: queue_p,
+        ttft_ms: ttft_p,
+        tpot_ms: tpot_p,
+        e2e_ms: e2e_p,
+        input_tokens_per_s: per_s(input_tokens as f64),
+        output_tokens_per_s: per_s(sum(&|r| r.generated as f64)),
+        goodput_rps: per_s(good as f64),
+        goodput_fraction: if n > 0 { good as f64 / n as f64 } else { 0.0 },
+        slo_met: ttft_p.p95 <= opts.slo.p95_ttft_ms && tpot_p.p95 <= opts.slo.p95_tpot_ms,
+        mean_batch: if busy > 0.0 {
+            sum(&|r| r.batch_ns) / busy
+        } else {
+            0.0
+        },
+        max_batch: replicas.iter().map(|r| r.max_batch).max().unwrap_or(0),
+        mean_kv_utilization: if makespan_ns > 0 && capacity > 0 {
+            sum(&|r| r.kv_used_ns) / (capacity as f64 * makespan_ns as f64 * replicas.len() as f64)
+        } else {
+            0.0
+        },
+        max_kv_utilization: if capacity > 0 {
+            peak as f64 / capacity as f64
+        } else {
+            0.0
+        },
+        kv_blocks_per_replica: capacity,
+        preemptions: replicas.iter().map(|r| r.preemptions).sum(),
+        prefix_cache_hit_rate: if queries > 0.0 {
+            sum(&|r| r.hit_tokens as f64) / queries
+        } else {
+            0.0
+        },
+        prefix_cache_evictions: replicas.iter().map(|r| r.core.kv.evictions).sum(),
+        mean_in_system: if makespan_ns > 0 {
+            area_ns / makespan_ns as f64
+        } else {
+            0.0
+        },
+        steps: replicas.iter().map(|r| r.steps).sum(),
+        fast_forwarded_steps: replicas.iter().map(|r| r.ff_steps).sum(),
+        generated_tokens: replicas.iter().map(|r| r.generated).sum(),
+        prefill_tokens: replicas.iter().map(|r| r.prefill_tokens).sum(),
+        leaked_blocks: replicas.iter().map(|r| r.core.kv.used()).sum(),
+        peak_blocks_used: peak,
+        gpu_seconds,
+        cost_usd: gpu_seconds / 3600.0 * dep.price_per_gpu_hour,
+        per_request: per,
+    }
+}
