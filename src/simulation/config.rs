@@ -57,6 +57,16 @@ fn default_acceptance() -> f64 {
 }
 
 impl SpeculativeConfig {
+    /// k draft tokens from `draft_model`, with the default acceptance rate for every class.
+    pub fn new(draft_model: &str, num_speculative_tokens: u32) -> SpeculativeConfig {
+        SpeculativeConfig {
+            draft_model: draft_model.to_string(),
+            num_speculative_tokens,
+            default_acceptance_rate: default_acceptance(),
+            acceptance_rate_by_class: BTreeMap::new(),
+        }
+    }
+
     pub fn acceptance_rate(&self, class: u16) -> f64 {
         *self
             .acceptance_rate_by_class
