@@ -1,0 +1,2 @@
+mod generate;
+mod import;
