@@ -7,6 +7,7 @@ pub mod config;
 pub mod contracts;
 pub mod error;
 pub mod features;
+pub mod generate;
 pub mod ingest;
 pub mod pipeline;
 pub mod simulation;

@@ -61,6 +61,69 @@ enum Command {
         /// Output location: local path or s3://bucket/prefix.
         out: String,
     },
+    /// Generate a synthetic lake with a known ground truth (`requests`, `gpu_metrics`,
+    /// `ground_truth.json`).
+    ///
+    /// Four apps (chat, rag, code, summarize) with documented length distributions, diurnal and
+    /// bursty arrivals, sessions, shared prefixes and duplicated prompts, served by supplies whose
+    /// latencies follow a known linear engine model (ITL = α + β·batch, prefill γ per token). The
+    /// same seed gives identical files. See `tunelake::generate` for every parameter.
+    Generate {
+        /// Lake to write: local path or s3://bucket/prefix.
+        #[arg(long)]
+        out: String,
+        /// Valid requests in total over the window (injected duplicate rows come on top).
+        #[arg(long, default_value_t = 100_000)]
+        requests: u64,
+        /// Days in the window.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Seed of every random draw.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// End of the window (exclusive, 00:00 UTC), YYYY-MM-DD. Default: today (UTC).
+        #[arg(long)]
+        end: Option<String>,
+        /// Share of rows made contract-breaking (counts per reason in ground_truth.json); 0 disables.
+        #[arg(long, default_value_t = 0.001)]
+        invalid_share: f64,
+    },
+    /// Import a real public trace into a lake (`requests` and/or `gpu_metrics` tables).
+    ///
+    /// Formats: `azure` (Azure LLM inference 2023 CSV), `mooncake` (Mooncake FAST'25 JSONL),
+    /// `inferno` (llm-inferno tuner CSV → gpu_metrics windows), `burstgpt` (vLLM replay logs
+    /// directory with --scale, or one detail_log file), `blis` (inference-sim H100 replay
+    /// `requests/<exp>.csv`). Unit conversions and defaults per format are listed in the docs of
+    /// `tunelake::ingest::import`; the summary printed at the end reports measured conversions.
+    Import {
+        /// Trace format.
+        #[arg(value_enum)]
+        format: tunelake::ingest::import::Format,
+        /// Input file (or, for burstgpt, the log directory).
+        input: PathBuf,
+        /// Lake to write into: local path or s3://bucket/prefix.
+        #[arg(long)]
+        out: String,
+        /// app_id for every request (default per format, e.g. `azure-conv`, or the blis profile).
+        #[arg(long = "app")]
+        app: Option<String>,
+        /// supply_id for every row (default per format, e.g. `azure-llm-2023`).
+        #[arg(long = "supply")]
+        supply: Option<String>,
+        /// Where relative clocks start (RFC 3339 or YYYY-MM-DD); absolute clocks are shifted so the
+        /// first row lands here. Default per format (azure keeps its own 2023-11-16 timestamps).
+        #[arg(long)]
+        start: Option<String>,
+        /// inferno: length of one observation window in seconds (not recorded in the file; an assumption).
+        #[arg(long, default_value_t = 60.0)]
+        window_s: f64,
+        /// burstgpt: replay scale S of the run to import when INPUT is the log directory.
+        #[arg(long)]
+        scale: Option<u32>,
+        /// Print the import summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -198,6 +261,87 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 plan.window.start.to_rfc3339(),
                 plan.window.end.to_rfc3339()
             );
+        }
+        Command::Generate {
+            out,
+            requests,
+            days,
+            seed,
+            end,
+            invalid_share,
+        } => {
+            let end = match end {
+                Some(e) => chrono::NaiveDate::parse_from_str(&e, "%Y-%m-%d").map_err(|_| {
+                    tunelake::Error::Setting {
+                        key: "end".into(),
+                        message: format!("`{e}` is not YYYY-MM-DD"),
+                    }
+                })?,
+                None => chrono::Utc::now().date_naive(),
+            };
+            let config = tunelake::generate::GenerateConfig {
+                requests,
+                days,
+                seed,
+                end,
+                invalid_share,
+            };
+            let location = Location::parse(&out, None)?;
+            let started = std::time::Instant::now();
+            let truth = tunelake::generate::generate(&location, &config)
+                .await
+                .with_context(|| format!("generating into {out}"))?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "generated {} requests ({} rows) and {} gpu_metrics rows for {} .. {} into {out} in {secs:.2} s ({:.0} requests/s)",
+                truth.requests,
+                truth.request_rows,
+                truth.gpu_metrics_rows,
+                truth.start,
+                truth.end,
+                truth.requests as f64 / secs
+            );
+            for (reason, n) in truth.invalid.iter().filter(|(_, n)| **n > 0) {
+                println!("  injected {n} {reason}");
+            }
+        }
+        Command::Import {
+            format,
+            input,
+            out,
+            app,
+            supply,
+            start,
+            window_s,
+            scale,
+            json,
+        } => {
+            use tunelake::ingest::import;
+            let options = import::ImportOptions {
+                app_id: app,
+                supply_id: supply,
+                start: start.as_deref().map(import::parse_start).transpose()?,
+                window_s,
+                scale,
+            };
+            let location = Location::parse(&out, None)?;
+            let summary = import::import(format, &input, &location, &options)
+                .await
+                .with_context(|| format!("importing {} as {}", input.display(), format.name()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "imported {} ({}) into {}",
+                    summary.input, summary.format, summary.out
+                );
+                for (table, rows) in &summary.rows {
+                    println!("  {table:<20} {rows:>10} rows");
+                }
+                for note in &summary.notes {
+                    println!("  note: {note}");
+                }
+            }
         }
         Command::Runs { out } => {
             let location = Location::parse(&out, None)?;

@@ -6,6 +6,8 @@
 //! footer is read first: a corrupted file or a column of the wrong type is an error naming the file,
 //! or, with `skip_bad_files`, a recorded skip.
 
+pub mod import;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -4,7 +4,9 @@
 mod catalog;
 mod cli;
 mod fixture;
+mod generate;
 mod golden;
+mod import;
 mod ingest;
 mod pipeline;
 mod simulation;
