@@ -56,6 +56,34 @@ enum Command {
         /// Pipeline file (TOML).
         pipeline: PathBuf,
     },
+    /// Replay a request trace through the serving-engine simulator for one supply's deployment.
+    ///
+    /// The trace is a requests Parquet file or folder (e.g. a lake's `requests/`, written by
+    /// `tunelake import` or `generate`) or a CSV with the contract's column names. The deployment is
+    /// the supply's current configuration from the pipeline file, changed by any `--set key=value`
+    /// (engine settings as named in the pipeline's `config` table, plus `gpu`,
+    /// `tensor_parallel_size`, `replicas`, `num_gpu_blocks`, `router`, `speculative_model`,
+    /// `num_speculative_tokens`).
+    Simulate {
+        /// Requests Parquet file or folder, or CSV.
+        #[arg(long)]
+        trace: PathBuf,
+        /// `PIPELINE.toml#SUPPLY_ID`: the supply whose deployment to simulate.
+        #[arg(long)]
+        supply: String,
+        /// Override one setting, e.g. `--set max_num_seqs=128 --set gpu=H200`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Seed of every random draw (speculative acceptance).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Client timeout in seconds: requests unfinished by then are aborted and counted.
+        #[arg(long)]
+        timeout_s: Option<f64>,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the committed runs under an output location (runs without `_SUCCESS` are ignored).
     Runs {
         /// Output location: local path or s3://bucket/prefix.
@@ -343,6 +371,14 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Simulate {
+            trace,
+            supply,
+            overrides,
+            seed,
+            timeout_s,
+            json,
+        } => simulate(&trace, &supply, &overrides, seed, timeout_s, json)?,
         Command::Runs { out } => {
             let location = Location::parse(&out, None)?;
             for run in tunelake::sinks::output::committed_runs(&location).await? {
@@ -351,4 +387,133 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn simulate(
+    trace: &std::path::Path,
+    supply_ref: &str,
+    overrides: &[String],
+    seed: u64,
+    timeout_s: Option<f64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use tunelake::simulation::{self, SimOptions, Slo, Trace};
+    let (file, id) = supply_ref
+        .rsplit_once('#')
+        .ok_or_else(|| tunelake::Error::Setting {
+            key: "--supply".into(),
+            message: format!("`{supply_ref}` is not PIPELINE.toml#SUPPLY_ID"),
+        })?;
+    let catalog = Catalog::bundled()?;
+    let path = PathBuf::from(file);
+    let plan = PipelineFile::load(&path)?.plan(&path, &Overrides::default(), &catalog)?;
+    let supply =
+        plan.supplies
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| tunelake::Error::Setting {
+                key: "--supply".into(),
+                message: format!("{file} has no supply `{id}`"),
+            })?;
+    let mut deployment = simulation::deployment_for(supply, &catalog)?;
+    for assignment in overrides {
+        simulation::apply_override(&mut deployment, assignment, &catalog)?;
+    }
+    let mut batches = tunelake::ingest::trace_file::read_requests(trace)?;
+    let of_supply = rows_of_supply(&batches, id)?;
+    if of_supply.iter().any(|b| b.num_rows() > 0) {
+        batches = of_supply;
+    } else {
+        tracing::info!(
+            supply = id,
+            "no request names this supply: replaying the whole trace"
+        );
+    }
+    let trace = Trace::from_requests(&batches, deployment.engine.block_size)?;
+    let report = simulation::simulate(
+        &deployment,
+        &trace,
+        &SimOptions {
+            seed,
+            slo: Slo {
+                p95_ttft_ms: supply.slo.p95_ttft_ms,
+                p95_tpot_ms: supply.slo.p95_tpot_ms,
+            },
+            request_timeout_s: timeout_s,
+            ..Default::default()
+        },
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{id}: {} × {} (TP {}) {} on {} requests, {:.1} s simulated",
+        deployment.replicas,
+        deployment.gpu.id,
+        deployment.tensor_parallel_size,
+        deployment.model.id,
+        report.requests,
+        report.makespan_s
+    );
+    println!(
+        "  {:<10} {:>10} {:>10} {:>10} {:>10}",
+        "ms", "p50", "p90", "p95", "p99"
+    );
+    for (name, p) in [
+        ("queue", &report.queue_ms),
+        ("ttft", &report.ttft_ms),
+        ("tpot", &report.tpot_ms),
+        ("e2e", &report.e2e_ms),
+    ] {
+        println!(
+            "  {name:<10} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+            p.p50, p.p90, p.p95, p.p99
+        );
+    }
+    println!(
+        "  throughput {:.0} in / {:.0} out tokens/s; goodput {:.2} req/s ({:.1} % within SLO)",
+        report.input_tokens_per_s,
+        report.output_tokens_per_s,
+        report.goodput_rps,
+        100.0 * report.goodput_fraction
+    );
+    println!(
+        "  batch mean {:.1} max {}; KV use mean {:.0} % max {:.0} % of {} blocks; preemptions {}; prefix hit rate {:.1} %",
+        report.mean_batch,
+        report.max_batch,
+        100.0 * report.mean_kv_utilization,
+        100.0 * report.max_kv_utilization,
+        report.kv_blocks_per_replica,
+        report.preemptions,
+        100.0 * report.prefix_cache_hit_rate
+    );
+    println!(
+        "  finished {} rejected {} timed out {}; {:.2} GPU-hours, ${:.2}",
+        report.finished,
+        report.rejected,
+        report.timed_out,
+        report.gpu_seconds / 3600.0,
+        report.cost_usd
+    );
+    Ok(())
+}
+
+/// The requests whose `supply_id` is `id`.
+fn rows_of_supply(
+    batches: &[arrow::array::RecordBatch],
+    id: &str,
+) -> anyhow::Result<Vec<arrow::array::RecordBatch>> {
+    use arrow::array::{AsArray, StringArray};
+    batches
+        .iter()
+        .map(|batch| {
+            let supply = batch
+                .column_by_name("supply_id")
+                .expect("conformed to the requests contract")
+                .as_string::<i32>();
+            let mask = arrow::compute::kernels::cmp::eq(supply, &StringArray::new_scalar(id))?;
+            Ok(arrow::compute::filter_record_batch(batch, &mask)?)
+        })
+        .collect()
 }

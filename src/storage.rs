@@ -78,7 +78,20 @@ impl Location {
             }
             None => std::path::PathBuf::from(url),
         };
-        let absolute = std::path::absolute(&local).map_err(|e| bad(e.to_string()))?;
+        // Lexically normalised (`a/../b` → `b`): object_store paths may not contain `..`.
+        let absolute = std::path::absolute(&local)
+            .map_err(|e| bad(e.to_string()))?
+            .components()
+            .fold(std::path::PathBuf::new(), |mut path, part| {
+                match part {
+                    std::path::Component::ParentDir => {
+                        path.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => path.push(other),
+                }
+                path
+            });
         let prefix = Path::from_absolute_path(&absolute).map_err(|e| bad(e.to_string()))?;
         Ok(Self {
             store: Arc::new(LocalFileSystem::new()),
@@ -125,7 +138,7 @@ mod tests {
 
     #[test]
     fn local_paths_become_absolute_prefixes() {
-        let loc = Location::parse("/tmp/lake", None).unwrap();
+        let loc = Location::parse("/tmp/x/../lake/.", None).unwrap();
         assert_eq!(loc.prefix.as_ref(), "tmp/lake");
         assert_eq!(
             loc.url_of(&loc.child("requests/date=2026-01-01/a.parquet")),

@@ -67,7 +67,7 @@
 //!
 //! # Invalid rows
 //! With `invalid_share` s > 0, round(s × n) rows of each (app, day) break the contract, cycling
-//! through `null_app_id`, `negative_tokens` (prompt_tokens negated), `duplicate_request_id` (an exact
+//! (from a starting reason that rotates with app and day) through `null_app_id`, `negative_tokens` (prompt_tokens negated), `duplicate_request_id` (an exact
 //! extra copy of a valid row) and `unknown_status` (`status` = `unknown`); exact counts per reason go
 //! to `ground_truth.json`.
 //!
@@ -918,10 +918,18 @@ fn generate_app_day(config: &GenerateConfig, a: usize, date: NaiveDate, n: u64) 
         None
     };
 
-    // Invalid rows: evenly spaced positions, reasons cycling.
+    // Invalid rows: evenly spaced positions, reasons cycling; the cycle starts at a different reason
+    // per (app, day) so that small lakes, with one invalid row per app-day, still get every reason.
     let k = (n as f64 * config.invalid_share).round() as usize;
-    let mut invalid_at: Vec<(usize, usize)> =
-        (0..k).map(|j| ((2 * j + 1) * n / (2 * k), j % 4)).collect();
+    let first_reason = (a + day_number(date) as usize) % INVALID_REASONS.len();
+    let mut invalid_at: Vec<(usize, usize)> = (0..k)
+        .map(|j| {
+            (
+                (2 * j + 1) * n / (2 * k),
+                (first_reason + j) % INVALID_REASONS.len(),
+            )
+        })
+        .collect();
     invalid_at.reverse();
     let mut invalid = [0u64; 4];
 

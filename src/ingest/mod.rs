@@ -7,6 +7,7 @@
 //! or, with `skip_bad_files`, a recorded skip.
 
 pub mod import;
+pub mod trace_file;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

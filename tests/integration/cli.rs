@@ -75,3 +75,63 @@ print("ok")
         String::from_utf8_lossy(&result.stderr)
     );
 }
+
+/// `simulate` on a real trace: the Azure conversation trace, imported with `tunelake import`.
+#[test]
+fn simulate_replays_the_azure_conversation_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let azure = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/datasets/azure-llm-2023/AzureLLMInferenceTrace_conv.csv"
+    );
+    let status = tunelake()
+        .args(["import", "azure", azure, "--out"])
+        .arg(&lake)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let supply = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pipelines/demo.toml#chat-llama8b-h100"
+    );
+    let output = tunelake()
+        .args([
+            "simulate",
+            "--json",
+            "--supply",
+            supply,
+            "--set",
+            "replicas=1",
+            "--trace",
+        ])
+        .arg(lake.join("requests"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["requests"], 19366);
+    assert_eq!(report["finished"], 19366);
+    // One hour of traffic: the makespan is the trace's span plus the last requests' service.
+    let makespan = report["makespan_s"].as_f64().unwrap();
+    assert!((3000.0..4000.0).contains(&makespan), "{makespan}");
+
+    let bad = tunelake()
+        .args([
+            "simulate",
+            "--supply",
+            supply,
+            "--set",
+            "block_size=zero",
+            "--trace",
+        ])
+        .arg(lake.join("requests"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("block_size"));
+}

@@ -120,3 +120,33 @@ async fn end_to_end_on_local_disk() {
 async fn end_to_end_on_s3() {
     end_to_end(Backend::S3).await;
 }
+
+/// A generated lake through the whole pipeline: every contract-breaking row the generator planted is
+/// found, per reason, and nothing else is quarantined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_finds_exactly_the_rows_the_generator_planted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake_url, lake) = location(Backend::Local, "lake", &dir);
+    let (out_url, _) = location(Backend::Local, "out", &dir);
+    let truth = tunelake::generate::generate(
+        &lake,
+        &tunelake::generate::GenerateConfig {
+            requests: 20_000,
+            days: 3,
+            seed: 7,
+            end: chrono::NaiveDate::from_ymd_opt(2026, 11, 10).unwrap(),
+            invalid_share: 0.002,
+        },
+    )
+    .await
+    .unwrap();
+    let mut plan = plan(&dir, &lake_url, &out_url, "gen");
+    plan.app_ids.clear();
+    let summary = tunelake::pipeline::run(&plan, &()).await.unwrap();
+    let planted: std::collections::BTreeMap<String, u64> =
+        truth.invalid.into_iter().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(planted.len(), 4, "every reason planted: {planted:?}");
+    assert_eq!(summary.requests.quarantined, planted);
+    assert_eq!(summary.requests.rows_read, truth.request_rows);
+    assert_eq!(summary.gpu_metrics.rows_valid, truth.gpu_metrics_rows);
+}
