@@ -25,7 +25,10 @@ fn lake(runtime: &tokio::runtime::Runtime) -> (Location, Window) {
         requests
     );
     let location = Location::parse(&dir, None).unwrap();
-    if !std::path::Path::new(&dir).join("ground_truth.json").exists() {
+    if !std::path::Path::new(&dir)
+        .join("ground_truth.json")
+        .exists()
+    {
         eprintln!("generating {requests} requests into {dir} (once)");
         runtime
             .block_on(generate(
@@ -75,7 +78,10 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM")) {
-        eprintln!("peak RSS of the benchmark process: {}", line.trim_start_matches("VmHWM:").trim());
+        eprintln!(
+            "peak RSS of the benchmark process: {}",
+            line.trim_start_matches("VmHWM:").trim()
+        );
     }
 }
 

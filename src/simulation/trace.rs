@@ -167,10 +167,11 @@ impl Trace {
                         prompt_tokens,
                         output_tokens: output.value(row).clamp(1, i64::from(u32::MAX)) as u32,
                         prefix_hashes: hashes,
-                        cached_tokens: cached
-                            .is_valid(row)
-                            .then(|| cached.value(row).max(0) as u32)
-                            .unwrap_or(0),
+                        cached_tokens: if cached.is_valid(row) {
+                            cached.value(row).max(0) as u32
+                        } else {
+                            0
+                        },
                         session_id: session.is_valid(row).then(|| hash_str(session.value(row))),
                         class: 0,
                     },
