@@ -1,12 +1,8 @@
 //! Shared fixtures: small lakes with known rows, storage locations for every backend under test.
 
-use std::sync::Arc;
-
-use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
-use tunelake::contracts;
+use tunelake::ingest::import::rows::{GpuRows, GpuWindow, Request, RequestRows};
 use tunelake::sinks::parquet::LakeWriter;
 use tunelake::storage::Location;
 
@@ -50,75 +46,44 @@ pub fn at(text: &str) -> DateTime<Utc> {
 
 /// Builds a contract-conformant requests batch.
 pub fn requests_batch(rows: &[Req]) -> RecordBatch {
-    let contract = contracts::requests();
-    let s = |f: fn(&Req) -> Option<String>| -> ArrayRef {
-        Arc::new(rows.iter().map(f).collect::<StringArray>())
-    };
-    let i = |f: fn(&Req) -> Option<i64>| -> ArrayRef {
-        Arc::new(rows.iter().map(f).collect::<Int64Array>())
-    };
-    let f = |f: fn(&Req) -> Option<f64>| -> ArrayRef {
-        Arc::new(rows.iter().map(f).collect::<Float64Array>())
-    };
-    let ts: ArrayRef = Arc::new(
-        rows.iter()
-            .map(|r| r.ts.map(|t| t.timestamp_micros()))
-            .collect::<TimestampMicrosecondArray>()
-            .with_timezone(contracts::UTC),
-    );
-    let columns: Vec<ArrayRef> = contract
-        .schema
-        .fields()
-        .iter()
-        .map(|field| match field.name().as_str() {
-            "request_id" => s(|r| r.id.clone()),
-            "ts" => ts.clone(),
-            "app_id" => s(|r| r.app.map(str::to_string)),
-            "supply_id" => s(|r| r.supply.map(str::to_string)),
-            "prompt_tokens" => i(|r| r.prompt),
-            "completion_tokens" => i(|r| r.completion),
-            "cached_tokens" => i(|r| r.cached),
-            "session_id" => s(|r| r.session.clone()),
-            "prompt_hash" => s(|r| r.prompt_hash.clone()),
-            "status" => s(|r| r.status.map(str::to_string)),
-            "ttft_ms" => f(|r| r.ttft_ms),
-            "e2e_ms" => f(|r| r.e2e_ms),
-            "cost_usd" => f(|r| r.cost_usd),
-            _ => arrow::array::new_null_array(field.data_type(), rows.len()),
-        })
-        .collect();
-    RecordBatch::try_new(contract.schema.clone(), columns).expect("fixture batch")
+    let mut builder = RequestRows::with_capacity(rows.len());
+    for r in rows {
+        builder.push(&Request {
+            request_id: r.id.as_deref(),
+            ts_us: r.ts.map(|t| t.timestamp_micros()),
+            app_id: r.app,
+            supply_id: r.supply,
+            prompt_tokens: r.prompt,
+            completion_tokens: r.completion,
+            cached_tokens: r.cached,
+            session_id: r.session.as_deref(),
+            prompt_hash: r.prompt_hash.as_deref(),
+            status: r.status,
+            ttft_ms: r.ttft_ms,
+            e2e_ms: r.e2e_ms,
+            cost_usd: r.cost_usd,
+            ..Default::default()
+        });
+    }
+    builder.finish().expect("fixture batch")
 }
 
-/// One gpu_metrics window.
+/// Telemetry windows `(ts, instance, num_running, num_waiting, kv_cache_usage, gpu_util)`.
 pub fn gpu_batch(rows: &[(&str, &str, f64, f64, f64, f64)]) -> RecordBatch {
-    let contract = contracts::gpu_metrics();
-    let ts: ArrayRef = Arc::new(
-        rows.iter()
-            .map(|r| Some(at(r.0).timestamp_micros()))
-            .collect::<TimestampMicrosecondArray>()
-            .with_timezone(contracts::UTC),
-    );
-    let columns: Vec<ArrayRef> = contract
-        .schema
-        .fields()
-        .iter()
-        .map(|field| -> ArrayRef {
-            match field.name().as_str() {
-                "ts" => ts.clone(),
-                "supply_id" => Arc::new(StringArray::from(vec!["llama-h100"; rows.len()])),
-                "instance_id" => Arc::new(rows.iter().map(|r| Some(r.1)).collect::<StringArray>()),
-                "num_running" => Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
-                "num_waiting" => Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.3))),
-                "kv_cache_usage" => {
-                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.4)))
-                }
-                "gpu_util" => Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.5))),
-                _ => arrow::array::new_null_array(field.data_type(), rows.len()),
-            }
-        })
-        .collect();
-    RecordBatch::try_new(contract.schema.clone(), columns).expect("fixture batch")
+    let mut builder = GpuRows::with_capacity(rows.len());
+    for &(ts, instance, running, waiting, kv, util) in rows {
+        builder.push(&GpuWindow {
+            ts_us: Some(at(ts).timestamp_micros()),
+            supply_id: Some("llama-h100"),
+            instance_id: Some(instance),
+            num_running: Some(running),
+            num_waiting: Some(waiting),
+            kv_cache_usage: Some(kv),
+            gpu_util: Some(util),
+            ..Default::default()
+        });
+    }
+    builder.finish().expect("fixture batch")
 }
 
 /// Writes batches of one table into a hive-partitioned lake.
