@@ -8,6 +8,7 @@ pub mod contracts;
 pub mod error;
 pub mod features;
 pub mod generate;
+pub mod hash;
 pub mod ingest;
 pub mod pipeline;
 pub mod simulation;

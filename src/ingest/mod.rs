@@ -12,14 +12,16 @@ pub mod trace_file;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::ExprFunctionExt;
+use datafusion::prelude::{DataFrame, SessionContext, col, lit, not};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::ObjectStoreExt;
@@ -69,17 +71,9 @@ pub struct Lake {
     pub quarantine: Vec<RecordBatch>,
 }
 
-/// Session settings shared by every query tunelake runs.
-pub fn session() -> SessionContext {
-    let config = SessionConfig::new()
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true);
-    SessionContext::new_with_config(config)
-}
-
 /// Reads and validates the lake for the window.
 pub async fn ingest(input: &IngestInput) -> Result<Lake> {
-    let ctx = session();
+    let ctx = crate::sql::session();
     ctx.register_object_store(&input.lake.root, input.lake.store.clone());
     let params = ParamValues::from(vec![
         ("window_start", timestamp(input.window.start)),
@@ -121,42 +115,32 @@ pub async fn ingest(input: &IngestInput) -> Result<Lake> {
             .extend(skipped.iter().map(|s| s.file.clone()));
         report.files_skipped = skipped;
         register_scoped(&ctx, input, &contract, &good, app_column).await?;
-        if contract.table == "requests" {
-            register_duplicate_ids(&ctx).await?;
-        }
-        let classified = ctx
+        let checked = ctx
             .sql(sql)
             .await
             .and_then(|df| df.with_param_values(params.clone()))
             .context(format!("validating {}", contract.table))?;
-        ctx.register_table(
-            format!("{}_classified", contract.table),
-            classified.into_view(),
-        )
-        .context("registering classified view")?;
-        let columns = contract
+        let split = if contract.table == "requests" {
+            dedupe(checked, &duplicate_request_ids(&ctx).await?)?
+        } else {
+            Split::without_duplicates(checked)?
+        };
+        let columns: Vec<&str> = contract
             .schema
             .fields()
             .iter()
-            .map(|f| format!("\"{}\"", f.name()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let valid = ctx
-            .sql(&format!(
-                "SELECT {columns} FROM {t}_classified WHERE reason IS NULL",
-                t = contract.table
-            ))
-            .await
-            .context("defining valid rows")?;
+            .map(|f| f.name().as_str())
+            .collect();
+        let valid = split.valid.select_columns(&columns).context("valid rows")?;
         ctx.register_table(contract.table, valid.into_view())
             .context("registering valid rows")?;
-        let bad = ctx
-            .sql(&format!(
-                "SELECT * FROM {t}_classified WHERE reason IS NOT NULL ORDER BY reason, ts",
-                t = contract.table
-            ))
-            .await
-            .context("selecting quarantined rows")?
+        let bad = split
+            .quarantined
+            .sort(vec![
+                col("reason").sort(true, true),
+                col("ts").sort(true, true),
+            ])
+            .context("ordering quarantined rows")?
             .collect()
             .await
             .context(format!("collecting quarantined {}", contract.table))?;
@@ -334,8 +318,8 @@ async fn register_scoped(
     Ok(())
 }
 
-/// Materialises the (normally empty) set of request ids that occur more than once.
-async fn register_duplicate_ids(ctx: &SessionContext) -> Result<()> {
+/// The (normally few) request ids that occur more than once among the scoped rows.
+async fn duplicate_request_ids(ctx: &SessionContext) -> Result<Vec<String>> {
     let batches = ctx
         .sql(
             "SELECT request_id FROM requests_scoped WHERE request_id IS NOT NULL \
@@ -346,13 +330,91 @@ async fn register_duplicate_ids(ctx: &SessionContext) -> Result<()> {
         .collect()
         .await
         .context("finding duplicate request ids")?;
-    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
-        arrow::datatypes::Field::new("request_id", arrow::datatypes::DataType::Utf8, true),
-    ]));
-    let table = MemTable::try_new(schema, vec![batches]).context("duplicate ids table")?;
-    ctx.register_table("duplicate_request_ids", Arc::new(table))
-        .context("registering duplicate ids")?;
-    Ok(())
+    Ok(batches
+        .iter()
+        .flat_map(|b| {
+            let ids = b.column(0).as_string::<i32>();
+            (0..ids.len()).map(move |i| ids.value(i).to_string())
+        })
+        .collect())
+}
+
+/// Checked rows split into the valid ones and the quarantined ones (with their `reason`).
+struct Split {
+    valid: DataFrame,
+    quarantined: DataFrame,
+}
+
+impl Split {
+    fn without_duplicates(checked: DataFrame) -> Result<Self> {
+        Ok(Split {
+            valid: checked
+                .clone()
+                .filter(col("reason").is_null())
+                .context("valid rows")?,
+            quarantined: checked
+                .filter(col("reason").is_not_null())
+                .context("quarantined rows")?,
+        })
+    }
+}
+
+/// Of several rows sharing a request id that pass the row-wise rules, keeps the earliest and
+/// quarantines the others as `duplicate_request_id`. The duplicate ids are matched with a hash-set
+/// `IN` list, so rows with unique ids (nearly all) pay one lookup and no join.
+fn dedupe(checked: DataFrame, duplicate_ids: &[String]) -> Result<Split> {
+    let split = Split::without_duplicates(checked)?;
+    if duplicate_ids.is_empty() {
+        return Ok(split);
+    }
+    let is_duplicate = col("request_id").in_list(duplicate_ids.iter().map(lit).collect(), false);
+    let copy = row_number()
+        .partition_by(vec![col("request_id")])
+        .order_by(
+            [
+                "ts",
+                "supply_id",
+                "prompt_tokens",
+                "completion_tokens",
+                "e2e_ms",
+            ]
+            .into_iter()
+            .map(|c| col(c).sort(true, true))
+            .collect(),
+        )
+        .build()
+        .context("numbering duplicate copies")?
+        .alias("copy");
+    let copies = split
+        .valid
+        .clone()
+        .filter(is_duplicate.clone())
+        .and_then(|df| df.window(vec![copy]))
+        .context("numbering duplicate copies")?;
+    let keep = |first: bool| -> Result<DataFrame> {
+        let predicate = if first {
+            col("copy").eq(lit(1u64))
+        } else {
+            col("copy").gt(lit(1u64))
+        };
+        copies
+            .clone()
+            .filter(predicate)
+            .and_then(|df| df.drop_columns(&["copy"]))
+            .context("splitting duplicate copies")
+    };
+    let extra = keep(false)?
+        .with_column("reason", lit("duplicate_request_id"))
+        .context("marking duplicates")?;
+    let first_copies = keep(true)?;
+    Ok(Split {
+        valid: split
+            .valid
+            .filter(not(is_duplicate))
+            .and_then(|df| df.union(first_copies))
+            .context("valid rows")?,
+        quarantined: split.quarantined.union(extra).context("quarantined rows")?,
+    })
 }
 
 async fn count(ctx: &SessionContext, table: &str) -> Result<u64> {

@@ -104,13 +104,6 @@ impl Trace {
     }
 }
 
-/// FNV-1a: a stable 64-bit hash of a string id (std's hasher is not stable across releases).
-fn hash_str(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 impl Trace {
     /// The trace of a `requests` table (contract columns): arrivals relative to the first request,
     /// outputs of at least one token (a request that produced none still cost its prefill), and the
@@ -155,7 +148,7 @@ impl Trace {
                         hashes.push(hash64(ids.value(j) as u64 ^ hash64(i)));
                     }
                 } else if prefix_hash.is_valid(row) && prefix_tokens.is_valid(row) {
-                    let id = hash_str(prefix_hash.value(row));
+                    let id = crate::hash::stable_hash64(prefix_hash.value(row));
                     let shared = (prefix_tokens.value(row).max(0) as u64 / block).min(full_blocks);
                     hashes.extend((0..shared).map(|i| hash64(id ^ hash64(i))));
                 }
@@ -172,7 +165,9 @@ impl Trace {
                         } else {
                             0
                         },
-                        session_id: session.is_valid(row).then(|| hash_str(session.value(row))),
+                        session_id: session
+                            .is_valid(row)
+                            .then(|| crate::hash::stable_hash64(session.value(row))),
                         class: 0,
                     },
                 ));

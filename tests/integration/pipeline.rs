@@ -30,7 +30,7 @@ fn plan(dir: &tempfile::TempDir, lake: &str, out: &str, run_id: &str) -> Plan {
 
 /// Reads one output table of a run back with DataFusion, as an analyst's tool would.
 async fn read_back(out: &Location, table: &str, run_id: &str) -> Vec<arrow::array::RecordBatch> {
-    let ctx = tunelake::ingest::session();
+    let ctx = tunelake::sql::session();
     ctx.register_object_store(&out.root, out.store.clone());
     let dir = out.child(&format!("{table}/run_date=2026-11-10/run_id={run_id}"));
     let url = format!("{}/", out.url_of(&dir));
