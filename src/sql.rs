@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, Int64Array};
 use arrow::datatypes::DataType;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// The session every query of a run uses: one partition per core, Parquet filter pushdown (so
@@ -16,7 +16,13 @@ pub fn session() -> SessionContext {
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .set_bool("datafusion.execution.parquet.pushdown_filters", true);
     let ctx = SessionContext::new_with_config(config);
-    ctx.register_udf(create_udf(
+    ctx.register_udf(hash64());
+    ctx
+}
+
+/// `hash64(text) -> bigint`: [`crate::hash::stable_hash64`] as a SQL function.
+pub fn hash64() -> ScalarUDF {
+    create_udf(
         "hash64",
         vec![DataType::Utf8],
         DataType::Int64,
@@ -30,8 +36,7 @@ pub fn session() -> SessionContext {
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(hashes)))
         }),
-    ));
-    ctx
+    )
 }
 
 /// `(name, text)` of every feature query, in the order the features stage runs them.

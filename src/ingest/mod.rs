@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::Int64Type;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -318,19 +319,47 @@ async fn register_scoped(
     Ok(())
 }
 
-/// The (normally few) request ids that occur more than once among the scoped rows.
+/// The (normally few) request ids that occur more than once among the scoped rows. Grouping 64-bit
+/// hashes instead of the ids keeps the hash table a fraction of the size at 10M+ rows; the few
+/// hashes seen twice are then resolved to their exact ids (a collision only adds a candidate, which
+/// [`dedupe`] finds to have a single copy).
 async fn duplicate_request_ids(ctx: &SessionContext) -> Result<Vec<String>> {
-    let batches = ctx
+    let context = "finding duplicate request ids";
+    let hashes = ctx
         .sql(
-            "SELECT request_id FROM requests_scoped WHERE request_id IS NOT NULL \
-             GROUP BY request_id HAVING COUNT(*) > 1",
+            "SELECT hash64(request_id) AS h FROM requests_scoped WHERE request_id IS NOT NULL \
+             GROUP BY hash64(request_id) HAVING COUNT(*) > 1",
         )
         .await
-        .context("finding duplicate request ids")?
+        .context(context)?
         .collect()
         .await
-        .context("finding duplicate request ids")?;
-    Ok(batches
+        .context(context)?;
+    let hashes: Vec<datafusion::prelude::Expr> = hashes
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .map(lit)
+        .collect();
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = ctx
+        .table("requests_scoped")
+        .await
+        .and_then(|df| df.select_columns(&["request_id"]))
+        .and_then(|df| {
+            df.filter(
+                crate::sql::hash64()
+                    .call(vec![col("request_id")])
+                    .in_list(hashes, false),
+            )
+        })
+        .and_then(|df| df.distinct())
+        .context(context)?
+        .collect()
+        .await
+        .context(context)?;
+    Ok(ids
         .iter()
         .flat_map(|b| {
             let ids = b.column(0).as_string::<i32>();
