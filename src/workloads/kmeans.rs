@@ -21,6 +21,14 @@ pub type Point = SVector<f64, DIMS>;
 
 /// Points used for the silhouette score of each candidate k (it is quadratic in the points).
 const SILHOUETTE_POINTS: usize = 2_000;
+/// Weights of the standardised features (log prompt, log output, prefix share, log session depth).
+/// The session depth is secondary: it tells conversational traffic from single-shot traffic, but at
+/// full weight its spread within one chat app (sessions of 1 to 10 turns) outweighs the difference
+/// between two single-shot shapes (observed on the generated lake: chat split in two, code and
+/// summarization merged).
+pub const WEIGHTS: [f64; DIMS] = [1.0, 1.0, 1.0, 0.5];
+/// k is the largest candidate whose silhouette is within this of the best one.
+pub const SILHOUETTE_TOLERANCE: f64 = 0.05;
 /// k-means++ restarts per k; the lowest inertia wins.
 const RESTARTS: u64 = 3;
 const MAX_ITERATIONS: usize = 100;
@@ -38,13 +46,13 @@ pub struct FeatureVector {
     pub log_output: f64,
     /// Share of the prompt in a prefix already seen in the window (0..1).
     pub prefix_share: f64,
-    /// ln(turn index within the session), 0 for a first turn or a request without a session.
-    pub log_turn: f64,
+    /// ln(number of requests in the request's session), 0 without a session.
+    pub log_depth: f64,
 }
 
 impl FeatureVector {
     /// Features of one request; negative counts are treated as 0, the share is clipped to 0..1.
-    pub fn new(prompt_tokens: i64, completion_tokens: i64, prefix_share: f64, turn: i64) -> Self {
+    pub fn new(prompt_tokens: i64, completion_tokens: i64, prefix_share: f64, depth: i64) -> Self {
         let share = if prefix_share.is_finite() {
             prefix_share.clamp(0.0, 1.0)
         } else {
@@ -54,7 +62,7 @@ impl FeatureVector {
             log_prompt: (prompt_tokens.max(0) as f64).ln_1p(),
             log_output: (completion_tokens.max(0) as f64).ln_1p(),
             prefix_share: share,
-            log_turn: (turn.max(1) as f64).ln(),
+            log_depth: (depth.max(1) as f64).ln(),
         }
     }
 
@@ -63,7 +71,7 @@ impl FeatureVector {
             self.log_prompt,
             self.log_output,
             self.prefix_share,
-            self.log_turn,
+            self.log_depth,
         )
     }
 
@@ -77,9 +85,9 @@ impl FeatureVector {
         self.log_output.exp_m1()
     }
 
-    /// Turn index in original units.
-    pub fn turn(&self) -> f64 {
-        self.log_turn.exp()
+    /// Session depth in original units.
+    pub fn session_depth(&self) -> f64 {
+        self.log_depth.exp()
     }
 }
 
@@ -135,7 +143,7 @@ impl Model {
             log_prompt: p[0],
             log_output: p[1],
             prefix_share: p[2],
-            log_turn: p[3],
+            log_depth: p[3],
         })
     }
 }
@@ -153,8 +161,9 @@ fn nearest(centroids: &[Point], p: &Point) -> (usize, f64) {
 }
 
 /// Clusters `sample` (in its given order, which must be deterministic) with k-means++ for every k in
-/// `k_range`, keeping the k with the best silhouette score (ties: the smaller k). Features are
-/// standardised (z-scores; a constant feature keeps scale 1 so it simply drops out).
+/// `k_range`, keeping the largest k whose silhouette score is within [`SILHOUETTE_TOLERANCE`] of the
+/// best (see there why). Features are
+/// standardised (z-scores times [`WEIGHTS`]; a constant feature keeps scale 1 so it drops out).
 pub fn cluster(
     sample: &[FeatureVector],
     k_range: RangeInclusive<usize>,
@@ -178,14 +187,16 @@ pub fn cluster(
     let var = raw.iter().fold(Point::zeros(), |a, p| {
         a + (p - mean).component_mul(&(p - mean))
     }) / n;
-    let scale = var.map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 });
+    let scale = var
+        .map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 })
+        .component_div(&Point::from(WEIGHTS));
     let points: Vec<Point> = raw
         .iter()
         .map(|p| (p - mean).component_div(&scale))
         .collect();
     let distinct = distinct_points(&points, *k_range.end());
     let silhouette_points = &points[..points.len().min(SILHOUETTE_POINTS)];
-    let mut best: Option<(f64, Vec<Point>)> = None;
+    let mut fits = Vec::new();
     let mut silhouettes = Vec::new();
     for k in k_range.clone() {
         if k > distinct {
@@ -202,10 +213,17 @@ pub fn cluster(
             silhouette(silhouette_points, &centroids)
         };
         silhouettes.push((k, score));
-        if best.as_ref().is_none_or(|(s, _)| score > *s + 1e-12) {
-            best = Some((score, centroids));
-        }
+        fits.push((k, score, centroids));
     }
+    // The finest partition whose separation is about as good as the best: silhouette favours the
+    // top-level split when one shape sits far from the others (a session-heavy chat app), which
+    // would hide distinct shapes among the rest; an over-split class is merely reported twice.
+    let top = fits.iter().map(|f| f.1).fold(f64::NEG_INFINITY, f64::max);
+    let best = fits
+        .into_iter()
+        .filter(|f| f.1 >= top - SILHOUETTE_TOLERANCE)
+        .max_by_key(|f| f.0)
+        .map(|f| (f.1, f.2));
     let (_, mut centroids) = best.unwrap_or_else(|| (0.0, vec![points[0]]));
     centroids.sort_by(|a, b| {
         let (a, b) = (a.component_mul(&scale), b.component_mul(&scale));

@@ -2,10 +2,11 @@
 //! coarse and ordered (first match wins) so that a name says what matters for serving: how long the
 //! prefill is, how long the decode is, and whether the prompt is mostly a reusable prefix.
 //!
-//! | order | rule (P = prompt, O = output tokens, S = prefix share, T = turn index) | name |
+//! | order | rule (P = prompt, O = output tokens, S = prefix share, T = session depth) | name |
 //! |---|---|---|
 //! | 1 | P < 1,200 and O < 500 | `short chat` (`multi-turn chat` if T ≥ 1.5) |
-//! | 2 | O ≤ 64 | `code completion` (long prompt, a few output tokens) |
+//! | 2 | O ≤ 64 and P ≤ 4,000 | `code completion` (a prompt, a few output tokens) |
+//! | 2b | O ≤ 64 | `long-context short answer` |
 //! | 3 | P ≥ 2,000 and S ≥ 0.5 | `long-context RAG` |
 //! | 4 | O ≥ 500 | `long generation` |
 //! | 5 | P ≥ 2,000 | `summarization` |
@@ -22,7 +23,7 @@ pub fn kind(c: &FeatureVector) -> &'static str {
         c.prompt_tokens(),
         c.completion_tokens(),
         c.prefix_share,
-        c.turn(),
+        c.session_depth(),
     );
     if p < 1_200.0 && o < 500.0 {
         if t >= 1.5 {
@@ -30,8 +31,10 @@ pub fn kind(c: &FeatureVector) -> &'static str {
         } else {
             "short chat"
         }
-    } else if o <= 64.0 {
+    } else if o <= 64.0 && p <= 4_000.0 {
         "code completion"
+    } else if o <= 64.0 {
+        "long-context short answer"
     } else if p >= 2_000.0 && s >= 0.5 {
         "long-context RAG"
     } else if o >= 500.0 {

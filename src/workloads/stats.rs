@@ -63,12 +63,14 @@ pub struct WorkloadClass {
     /// 1..=k, as in simulator traces.
     pub id: u16,
     pub label: String,
-    /// Centroid in original units (tokens, share, turn index).
+    /// Centroid in original units (tokens, share, session depth).
     pub centroid_prompt_tokens: f64,
     pub centroid_completion_tokens: f64,
     pub centroid_prefix_share: f64,
-    pub centroid_turn: f64,
+    pub centroid_session_depth: f64,
     pub requests: u64,
+    /// Prompt tokens of the class's requests (weights [`WorkloadClass::prefix_sharing_ratio`]).
+    pub prompt_tokens: u64,
     /// Share of all requests / all (prompt + completion) tokens of the window.
     pub request_share: f64,
     pub token_share: f64,
@@ -161,15 +163,16 @@ impl Accumulator {
         }
     }
 
-    /// Adds one request of class `class` (1..=k); rows must come in arrival order.
-    pub fn add(&mut self, row: &Row, class: u16) {
+    /// Adds one request of class `class` (1..=k) with `shared_tokens` prompt tokens in shared
+    /// prefixes; rows must come in arrival order.
+    pub fn add(&mut self, row: &Row, shared_tokens: i64, class: u16) {
         let index = usize::from(class.max(1) - 1).min(self.classes.len() - 1);
         let c = &mut self.classes[index];
         let tokens = (row.prompt_tokens + row.completion_tokens) as u64;
         c.requests += 1;
         c.tokens += tokens;
         c.prompt_tokens += row.prompt_tokens as u64;
-        c.shared_tokens += row.shared_tokens as u64;
+        c.shared_tokens += shared_tokens as u64;
         c.depth_sum += row.depth.max(1) as u64;
         c.prompt.add(row.prompt_tokens);
         c.output.add(row.completion_tokens);
@@ -252,8 +255,9 @@ impl Accumulator {
                     centroid_prompt_tokens: centroid.prompt_tokens(),
                     centroid_completion_tokens: centroid.completion_tokens(),
                     centroid_prefix_share: centroid.prefix_share,
-                    centroid_turn: centroid.turn(),
+                    centroid_session_depth: centroid.session_depth(),
                     requests: c.requests,
+                    prompt_tokens: c.prompt_tokens,
                     request_share: ratio(c.requests as f64, total_requests as f64),
                     token_share: ratio(c.tokens as f64, total_tokens as f64),
                     apps: c
@@ -357,7 +361,7 @@ pub fn tables(classes: &[WorkloadClass], mix: &Mix) -> Vec<Table> {
                 pct(|c| c.centroid_completion_tokens),
             ),
             ("centroid_prefix_share", pct(|c| c.centroid_prefix_share)),
-            ("centroid_turn", pct(|c| c.centroid_turn)),
+            ("centroid_session_depth", pct(|c| c.centroid_session_depth)),
             ("requests", i64_col(c.iter().map(|c| c.requests as i64))),
             ("request_share", pct(|c| c.request_share)),
             ("token_share", pct(|c| c.token_share)),
