@@ -241,7 +241,7 @@ pub fn cluster(
 fn distinct_points(points: &[Point], limit: usize) -> usize {
     let mut seen: Vec<&Point> = Vec::new();
     for p in points {
-        if !seen.iter().any(|q| *q == p) {
+        if !seen.contains(&p) {
             seen.push(p);
             if seen.len() >= limit {
                 break;

@@ -139,9 +139,12 @@ struct ClassAcc {
     apps: BTreeMap<String, (u64, u64)>,
 }
 
-/// Requests and tokens per (app, supply, hour, class).
+/// (app_id, supply_id, hour in hours since the epoch, class id).
+type MixKey = (String, String, i64, u16);
+
+/// (requests, prompt tokens, completion tokens) per [`MixKey`].
 #[derive(Debug, Default)]
-pub struct Mix(BTreeMap<(String, String, i64, u16), (u64, u64, u64)>);
+pub struct Mix(BTreeMap<MixKey, (u64, u64, u64)>);
 
 /// Folds the second pass.
 pub struct Accumulator {
