@@ -447,3 +447,48 @@ pub fn tables(classes: &[WorkloadClass], mix: &Mix) -> Vec<Table> {
     ));
     vec![workload_classes, app_workload_shares, app_workload_mix]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ts_s: i64, app: &str) -> Row<'_> {
+        Row {
+            request_id: "r",
+            ts: ts_s * 1_000_000,
+            app_id: app,
+            supply_id: "s",
+            prompt_tokens: 100,
+            completion_tokens: 50,
+            cached_tokens: 0,
+            prefix: None,
+            chain: None,
+            depth: 2,
+        }
+    }
+
+    #[test]
+    fn regular_arrivals_have_no_burstiness_and_a_flat_day() {
+        let model = Model::empty();
+        let mut acc = Accumulator::new(&model);
+        // One request every 10 s for two full days: CV 0, 6 per minute every minute (Fano 0),
+        // the same rate every hour (peak-to-mean 1).
+        for i in 0..(2 * 86_400 / 10) {
+            acc.add(&row(i * 10, if i % 4 == 0 { "a" } else { "b" }), 25, 1);
+        }
+        let (classes, mix) = acc.finish(&model);
+        let c = &classes[0];
+        assert_eq!(c.requests, 17_280);
+        assert!(c.burstiness.interarrival_cv.abs() < 1e-9);
+        assert!(c.burstiness.fano_per_minute.abs() < 1e-9);
+        assert!((c.diurnal.peak_to_mean - 1.0).abs() < 1e-9);
+        assert!((c.diurnal.hourly_rate_per_s[5] - 0.1).abs() < 1e-9);
+        assert!((c.prefix_sharing_ratio - 0.25).abs() < 1e-12);
+        assert_eq!(c.session_depth_mean, 2.0);
+        assert!((c.prompt.p50 - 100.0).abs() <= 1.0 && (c.output.p99 - 50.0).abs() <= 1.0);
+        assert_eq!(c.apps.len(), 2);
+        assert!((c.apps[0].request_share - 1.0).abs() < 1e-12);
+        let t = tables(&classes, &mix);
+        assert_eq!(t.iter().map(Table::rows).collect::<Vec<_>>(), [1, 2, 96]);
+    }
+}
