@@ -15,5 +15,6 @@ pub mod simulation;
 pub mod sinks;
 pub mod sql;
 pub mod storage;
+pub mod workloads;
 
 pub use error::{Error, Result};

@@ -14,6 +14,7 @@ use crate::features::{self, Table};
 use crate::ingest::{self, IngestInput, TableIngest};
 use crate::sinks::output::{self, RunOutputs};
 use crate::storage::Location;
+use crate::workloads;
 
 /// What a finished run reports (also the core of its manifest).
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +88,10 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
         schema: ingest::quarantine_schema(),
         batches: lake.quarantine.clone(),
     });
+
+    timings.start("workloads");
+    let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
+    tables.extend(workloads.tables);
 
     timings.start("sinks");
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();

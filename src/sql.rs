@@ -54,3 +54,6 @@ pub const FEATURES: &[(&str, &str)] = &[
 
 pub const VALIDATE_REQUESTS: &str = include_str!("../sql/validate/requests.sql");
 pub const VALIDATE_GPU_METRICS: &str = include_str!("../sql/validate/gpu_metrics.sql");
+
+/// The per-request stream of the workloads stage.
+pub const WORKLOAD_REQUESTS: &str = include_str!("../sql/workloads/requests.sql");

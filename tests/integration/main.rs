@@ -11,3 +11,4 @@ mod ingest;
 mod pipeline;
 mod simulation;
 mod support;
+mod workloads;

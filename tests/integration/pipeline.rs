@@ -54,6 +54,14 @@ async fn end_to_end(backend: Backend) {
 
     assert_eq!(summary.requests.quarantined, fixture::expected_quarantine());
     assert_eq!(summary.requests.rows_valid, fixture::VALID_REQUESTS);
+    // The workloads stage ran and its tables were written with the others.
+    for table in [
+        "workload_classes",
+        "app_workload_shares",
+        "app_workload_mix",
+    ] {
+        assert!(summary.rows.get(table).is_some_and(|&n| n > 0), "{table}");
+    }
     assert_eq!(
         summary.gpu_metrics.quarantined.get("fraction_out_of_range"),
         Some(&1)

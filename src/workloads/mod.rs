@@ -1,0 +1,417 @@
+//! Workload characterization (issue 5): finds the request shapes in the window, names them and
+//! describes each (shares, lengths, burstiness, diurnal profile, prefix sharing, session depth) for
+//! the simulator and the report.
+//!
+//! Two streaming passes over `sql/workloads/requests.sql` (arrival order), one batch in memory at a
+//! time:
+//! 1. count how many requests of the window carry each prefix id, and keep a deterministic sample
+//!    of at most [`SAMPLE_SIZE`] requests (the smallest hashes of (seed, request_id), independent of
+//!    batch boundaries and thread count); its [`FeatureVector`]s are clustered by
+//!    [`kmeans::cluster`] with k in [`K_RANGE`];
+//! 2. every request is assigned to its class and folded into per-class accumulators; nothing
+//!    per-request is kept.
+//!
+//! **Shared prefix.** A request's shared-prefix tokens are the largest of: its `cached_tokens`; its
+//! leading `prefix_block_hashes` blocks that at least one other request of the window also carries
+//! (Mooncake chains; × block size); its `prefix_tokens` when another request of the window has the
+//! same `prefix_hash` — capped at its prompt. "Carried by another request" (not "seen earlier")
+//! keeps the feature symmetric: the first request of a popular document looks like the others, so
+//! it lands in the same class. The per-class prefix-sharing ratio is therefore an upper bound on
+//! what a prefix cache saves (one prefill per distinct prefix is unavoidable). Sources without any
+//! of these columns (Azure) get 0. Memory: one counter per distinct prefix id in the window.
+//!
+//! **Session feature.** The fourth feature is the depth (number of requests) of the request's
+//! session rather than its turn index: a class should be a kind of traffic, and the turn index
+//! splits one conversation into a "first turn" and a "later turns" class (observed on the generated
+//! chat app), whereas every turn of a session shares its depth.
+
+pub mod kmeans;
+pub mod naming;
+pub mod resample;
+mod stats;
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::config::Window;
+use crate::contracts;
+use crate::error::{Context, Error, Result};
+use crate::features::Table;
+use crate::simulation::rng::hash64;
+use crate::simulation::trace::Trace;
+
+pub use kmeans::{FeatureVector, Model, adjusted_rand_index, cluster};
+pub use stats::{AppShare, Burstiness, Diurnal, Percentiles, WorkloadClass};
+
+/// Most requests clustered to choose k and the centroids.
+pub const SAMPLE_SIZE: usize = 100_000;
+/// Candidate numbers of classes.
+pub const K_RANGE: RangeInclusive<usize> = 2..=10;
+
+/// What the stage hands on: the model (to classify other traffic), typed classes, and the tables
+/// `workload_classes`, `app_workload_shares` and `app_workload_mix` for the sinks.
+#[derive(Debug, Clone)]
+pub struct Workloads {
+    pub model: Model,
+    pub classes: Vec<WorkloadClass>,
+    pub tables: Vec<Table>,
+}
+
+/// One request as the passes see it, borrowed from its batch.
+pub(crate) struct Row<'a> {
+    pub request_id: &'a str,
+    pub ts: i64,
+    pub app_id: &'a str,
+    pub supply_id: &'a str,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    /// (hash of `prefix_hash`, `prefix_tokens`).
+    pub prefix: Option<(u64, i64)>,
+    /// (`prefix_block_hashes`, `prefix_block_tokens`).
+    pub chain: Option<(&'a [i64], i64)>,
+    /// Requests in the request's session (1 without a session).
+    pub depth: i64,
+}
+
+/// FNV-1a of a string id, stable across Rust releases.
+fn hash_str(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// How many requests of the window carry each prefix id (saturating at 2: only "shared or not"
+/// matters).
+#[derive(Default)]
+pub(crate) struct PrefixCounts {
+    chains: HashMap<i64, u8>,
+    prefixes: HashMap<u64, u8>,
+}
+
+impl PrefixCounts {
+    fn add(&mut self, row: &Row) {
+        if let Some((ids, _)) = row.chain {
+            for id in ids {
+                let n = self.chains.entry(*id).or_default();
+                *n = n.saturating_add(1).min(2);
+            }
+        }
+        if let Some((h, _)) = row.prefix {
+            let n = self.prefixes.entry(h).or_default();
+            *n = n.saturating_add(1).min(2);
+        }
+    }
+
+    /// Prompt tokens of `row` in a shared prefix (see the module doc), in 0..=prompt tokens.
+    pub fn shared_tokens(&self, row: &Row) -> i64 {
+        let mut shared = row.cached_tokens;
+        if let Some((ids, block)) = row.chain {
+            let leading = ids
+                .iter()
+                .take_while(|id| self.chains.get(id).is_some_and(|&n| n >= 2))
+                .count() as i64;
+            shared = shared.max(leading.saturating_mul(block));
+        }
+        if let Some((h, tokens)) = row.prefix
+            && self.prefixes.get(&h).is_some_and(|&n| n >= 2)
+        {
+            shared = shared.max(tokens);
+        }
+        shared.clamp(0, row.prompt_tokens)
+    }
+
+    pub fn features(&self, row: &Row) -> FeatureVector {
+        let share = if row.prompt_tokens > 0 {
+            self.shared_tokens(row) as f64 / row.prompt_tokens as f64
+        } else {
+            0.0
+        };
+        FeatureVector::new(row.prompt_tokens, row.completion_tokens, share, row.depth)
+    }
+}
+
+const QUERY_CONTEXT: &str = "workloads query sql/workloads/requests.sql";
+
+/// The per-request query with the window bound.
+async fn requests_frame(
+    ctx: &SessionContext,
+    window: &Window,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some(contracts::UTC.into()))
+    };
+    let params = ParamValues::from(vec![
+        ("window_start", at(window.start)),
+        ("window_end", at(window.end)),
+    ]);
+    ctx.sql(crate::sql::WORKLOAD_REQUESTS)
+        .await
+        .and_then(|df| df.with_param_values(params))
+        .context(QUERY_CONTEXT)
+}
+
+/// Calls `visit` for every request of the window in arrival order, one batch in memory at a time.
+async fn scan(ctx: &SessionContext, window: &Window, mut visit: impl FnMut(&Row)) -> Result<()> {
+    let mut stream = requests_frame(ctx, window)
+        .await?
+        .execute_stream()
+        .await
+        .context(QUERY_CONTEXT)?;
+    while let Some(batch) = stream.next().await {
+        visit_batch(&batch.context(QUERY_CONTEXT)?, &mut visit)?;
+    }
+    Ok(())
+}
+
+/// Calls `visit` for every row of one batch of the query; a column of an unexpected type is an
+/// error, not a panic.
+fn visit_batch(batch: &RecordBatch, visit: &mut impl FnMut(&Row)) -> Result<()> {
+    let missing = |name: &str, kind: &str| Error::Setting {
+        key: "workloads".into(),
+        message: format!("requests stream: column `{name}` is missing or not {kind}"),
+    };
+    let col = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| missing(name, "present"))
+    };
+    let int = |name: &str| {
+        col(name)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| missing(name, "Int64"))
+    };
+    let text = |name: &str| {
+        col(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| missing(name, "Utf8"))
+    };
+    let id = text("request_id")?;
+    let ts = col("ts")?
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| missing("ts", "a microsecond timestamp"))?;
+    let app = text("app_id")?;
+    let supply = text("supply_id")?;
+    let prompt = int("prompt_tokens")?;
+    let completion = int("completion_tokens")?;
+    let cached = int("cached_tokens")?;
+    let prefix_hash = text("prefix_hash")?;
+    let prefix_tokens = int("prefix_tokens")?;
+    let chains = col("prefix_block_hashes")?
+        .as_list_opt::<i32>()
+        .ok_or_else(|| missing("prefix_block_hashes", "a list"))?;
+    let chain_ids = chains
+        .values()
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| missing("prefix_block_hashes", "a list of Int64"))?
+        .values();
+    let offsets = chains.value_offsets();
+    let chain_block = int("prefix_block_tokens")?;
+    let depth = int("depth")?;
+    let int_or = |a: &arrow::array::Int64Array, r: usize, default: i64| {
+        if a.is_valid(r) { a.value(r) } else { default }
+    };
+    for r in 0..batch.num_rows() {
+        let chain = (chains.is_valid(r) && chain_block.is_valid(r) && chain_block.value(r) > 0)
+            .then(|| {
+                let (from, to) = (offsets[r].max(0) as usize, offsets[r + 1].max(0) as usize);
+                (
+                    chain_ids.get(from..to).unwrap_or_default(),
+                    chain_block.value(r),
+                )
+            });
+        visit(&Row {
+            request_id: id.value(r),
+            ts: ts.value(r),
+            app_id: app.value(r),
+            supply_id: supply.value(r),
+            prompt_tokens: prompt.value(r).max(0),
+            completion_tokens: completion.value(r).max(0),
+            cached_tokens: int_or(cached, r, 0),
+            prefix: (prefix_hash.is_valid(r) && prefix_tokens.is_valid(r))
+                .then(|| (hash_str(prefix_hash.value(r)), prefix_tokens.value(r))),
+            chain,
+            depth: int_or(depth, r, 1).max(1),
+        });
+    }
+    Ok(())
+}
+
+/// What a sampled request keeps until the prefix counts are complete.
+struct SampledRow {
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cached_tokens: i64,
+    prefix: Option<(u64, i64)>,
+    chain: Option<(Vec<i64>, i64)>,
+    depth: i64,
+}
+
+/// The deterministic clustering sample: the [`SAMPLE_SIZE`] requests with the smallest hash of
+/// (seed, request_id), in that hash order. Bounded memory: the candidate list is pruned to the
+/// current bottom-k whenever it doubles.
+struct Sample {
+    seed: u64,
+    rows: Vec<(u64, u64, SampledRow)>,
+    threshold: u64,
+    seq: u64,
+}
+
+impl Sample {
+    fn new(seed: u64) -> Sample {
+        Sample {
+            seed,
+            rows: Vec::new(),
+            threshold: u64::MAX,
+            seq: 0,
+        }
+    }
+
+    fn offer(&mut self, row: &Row) {
+        let h = hash64(hash_str(row.request_id) ^ hash64(self.seed));
+        self.seq += 1;
+        if h <= self.threshold {
+            let kept = SampledRow {
+                prompt_tokens: row.prompt_tokens,
+                completion_tokens: row.completion_tokens,
+                cached_tokens: row.cached_tokens,
+                prefix: row.prefix,
+                chain: row.chain.map(|(ids, block)| (ids.to_vec(), block)),
+                depth: row.depth,
+            };
+            self.rows.push((h, self.seq, kept));
+            if self.rows.len() >= 2 * SAMPLE_SIZE {
+                self.prune();
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        self.rows.sort_by_key(|&(h, seq, _)| (h, seq));
+        self.rows.truncate(SAMPLE_SIZE);
+        if self.rows.len() == SAMPLE_SIZE {
+            self.threshold = self.rows[SAMPLE_SIZE - 1].0;
+        }
+    }
+
+    fn features(mut self, counts: &PrefixCounts) -> Vec<FeatureVector> {
+        self.prune();
+        self.rows
+            .iter()
+            .map(|(_, _, s)| {
+                counts.features(&Row {
+                    request_id: "",
+                    ts: 0,
+                    app_id: "",
+                    supply_id: "",
+                    prompt_tokens: s.prompt_tokens,
+                    completion_tokens: s.completion_tokens,
+                    cached_tokens: s.cached_tokens,
+                    prefix: s.prefix,
+                    chain: s.chain.as_ref().map(|(ids, b)| (ids.as_slice(), *b)),
+                    depth: s.depth,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Characterizes the window's `requests` in `ctx`: clusters, names and describes the workload
+/// classes, with k chosen automatically in [`K_RANGE`]. Every random draw derives from `seed`.
+pub async fn characterize(ctx: &SessionContext, window: &Window, seed: u64) -> Result<Workloads> {
+    characterize_with(ctx, window, seed, K_RANGE).await
+}
+
+/// [`characterize`] with the candidate numbers of classes given (e.g. `4..=4` to fix k).
+pub async fn characterize_with(
+    ctx: &SessionContext,
+    window: &Window,
+    seed: u64,
+    k_range: RangeInclusive<usize>,
+) -> Result<Workloads> {
+    let mut sample = Sample::new(seed);
+    let mut counts = PrefixCounts::default();
+    scan(ctx, window, |row| {
+        counts.add(row);
+        sample.offer(row);
+    })
+    .await?;
+    let sample = sample.features(&counts);
+    if sample.is_empty() {
+        return Ok(Workloads {
+            model: Model::empty(),
+            classes: Vec::new(),
+            tables: stats::tables(&[], &stats::Mix::default()),
+        });
+    }
+    let model = cluster(&sample, k_range, seed)?;
+    let mut acc = stats::Accumulator::new(&model);
+    scan(ctx, window, |row| {
+        let shared = counts.shared_tokens(row);
+        acc.add(row, shared, model.assign(&counts.features(row)));
+    })
+    .await?;
+    let (classes, mix) = acc.finish(&model);
+    let tables = stats::tables(&classes, &mix);
+    Ok(Workloads {
+        model,
+        classes,
+        tables,
+    })
+}
+
+/// The window's requests as a simulator trace (the real arrivals), each request tagged with its
+/// class, for the search to replay. Holds the window's requests in memory, as any trace does.
+pub async fn window_trace(
+    ctx: &SessionContext,
+    window: &Window,
+    model: &Model,
+    block_size: u32,
+) -> Result<Trace> {
+    let batches = requests_frame(ctx, window)
+        .await?
+        .collect()
+        .await
+        .context(QUERY_CONTEXT)?;
+    let mut counts = PrefixCounts::default();
+    for batch in &batches {
+        visit_batch(batch, &mut |row: &Row| counts.add(row))?;
+    }
+    let mut classes = Vec::new();
+    for batch in &batches {
+        visit_batch(batch, &mut |row: &Row| {
+            classes.push(model.assign(&counts.features(row)))
+        })?;
+    }
+    // The query's arrival order is kept by `from_requests` (a stable sort of sorted input).
+    let mut requests = Trace::from_requests(&batches, block_size)?.into_inner();
+    for (r, class) in requests.iter_mut().zip(classes) {
+        r.class = class;
+    }
+    Trace::new(requests)
+}
+
+/// Serializable summary of the stage for manifests and reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary<'a> {
+    pub k: usize,
+    pub silhouettes: &'a [(usize, f64)],
+    pub labels: Vec<&'a str>,
+}
+
+impl Workloads {
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            k: self.model.k(),
+            silhouettes: &self.model.silhouettes,
+            labels: self.classes.iter().map(|c| c.label.as_str()).collect(),
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! Per-class description, folded request by request in arrival order (constant memory per class),
+//! and the stage's output tables.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use serde::Serialize;
+
+use super::Row;
+use super::kmeans::{FeatureVector, Model};
+use super::naming;
+use crate::contracts;
+use crate::features::Table;
+
+const MICROS_PER_MINUTE: i64 = 60_000_000;
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+/// Histogram bins per unit of ln(1 + tokens): percentiles within 0.5 %.
+const BINS_PER_LOG: f64 = 200.0;
+
+/// Token-length percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+/// How bursty a class's arrivals are (1 and 1 for a Poisson process).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Burstiness {
+    /// Coefficient of variation of the class's inter-arrival times.
+    pub interarrival_cv: f64,
+    /// Variance ÷ mean of requests per minute over every minute of the observed span (empty
+    /// minutes included).
+    pub fano_per_minute: f64,
+}
+
+/// Mean arrival rate per hour of day (UTC) and its peak-to-mean ratio.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diurnal {
+    pub hourly_rate_per_s: Vec<f64>,
+    /// Highest hourly rate ÷ mean over the hours of day the span covers.
+    pub peak_to_mean: f64,
+}
+
+/// A class's share of one app's requests and tokens.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppShare {
+    pub app_id: String,
+    pub requests: u64,
+    pub request_share: f64,
+    pub token_share: f64,
+}
+
+/// A named workload class, for later stages and the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadClass {
+    /// 1..=k, as in simulator traces.
+    pub id: u16,
+    pub label: String,
+    /// Centroid in original units (tokens, share, session depth).
+    pub centroid_prompt_tokens: f64,
+    pub centroid_completion_tokens: f64,
+    pub centroid_prefix_share: f64,
+    pub centroid_session_depth: f64,
+    pub requests: u64,
+    /// Prompt tokens of the class's requests (weights [`WorkloadClass::prefix_sharing_ratio`]).
+    pub prompt_tokens: u64,
+    /// Share of all requests / all (prompt + completion) tokens of the window.
+    pub request_share: f64,
+    pub token_share: f64,
+    pub apps: Vec<AppShare>,
+    pub prompt: Percentiles,
+    pub output: Percentiles,
+    pub burstiness: Burstiness,
+    pub diurnal: Diurnal,
+    /// Share of the class's prompt tokens that were in an already-seen prefix.
+    pub prefix_sharing_ratio: f64,
+    /// Mean number of requests of the sessions the class's requests belong to (request-weighted).
+    pub session_depth_mean: f64,
+}
+
+/// Counts per log-spaced bin of ln(1 + tokens).
+#[derive(Debug, Default)]
+struct LogHistogram(Vec<u64>);
+
+impl LogHistogram {
+    fn add(&mut self, tokens: i64) {
+        let bin = ((tokens.clamp(0, 1 << 40) as f64).ln_1p() * BINS_PER_LOG).round() as usize;
+        if bin >= self.0.len() {
+            self.0.resize(bin + 1, 0);
+        }
+        self.0[bin] += 1;
+    }
+
+    /// Nearest-rank percentile, at the bin's centre.
+    fn percentile(&self, q: f64) -> f64 {
+        let total: u64 = self.0.iter().sum();
+        let rank = ((q * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bin, &n) in self.0.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return (bin as f64 / BINS_PER_LOG).exp_m1().round();
+            }
+        }
+        0.0
+    }
+
+    fn percentiles(&self) -> Percentiles {
+        Percentiles {
+            p50: self.percentile(0.5),
+            p90: self.percentile(0.9),
+            p99: self.percentile(0.99),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ClassAcc {
+    requests: u64,
+    tokens: u64,
+    prompt_tokens: u64,
+    shared_tokens: u64,
+    depth_sum: u64,
+    prompt: LogHistogram,
+    output: LogHistogram,
+    last_ts: Option<i64>,
+    gaps: u64,
+    gap_sum: f64,
+    gap_sq: f64,
+    minutes: HashMap<i64, u64>,
+    hour_of_day: [u64; 24],
+    apps: BTreeMap<String, (u64, u64)>,
+}
+
+/// (app_id, supply_id, hour in hours since the epoch, class id).
+type MixKey = (String, String, i64, u16);
+
+/// (requests, prompt tokens, completion tokens) per [`MixKey`].
+#[derive(Debug, Default)]
+pub struct Mix(BTreeMap<MixKey, (u64, u64, u64)>);
+
+/// Folds the second pass.
+pub struct Accumulator {
+    classes: Vec<ClassAcc>,
+    apps: BTreeMap<String, (u64, u64)>,
+    mix: Mix,
+    first_ts: i64,
+    last_ts: i64,
+}
+
+impl Accumulator {
+    pub fn new(model: &Model) -> Accumulator {
+        Accumulator {
+            classes: (0..model.k().max(1)).map(|_| ClassAcc::default()).collect(),
+            apps: BTreeMap::new(),
+            mix: Mix::default(),
+            first_ts: i64::MAX,
+            last_ts: i64::MIN,
+        }
+    }
+
+    /// Adds one request of class `class` (1..=k) with `shared_tokens` prompt tokens in shared
+    /// prefixes; rows must come in arrival order.
+    pub fn add(&mut self, row: &Row, shared_tokens: i64, class: u16) {
+        let index = usize::from(class.max(1) - 1).min(self.classes.len() - 1);
+        let c = &mut self.classes[index];
+        let tokens = (row.prompt_tokens + row.completion_tokens) as u64;
+        c.requests += 1;
+        c.tokens += tokens;
+        c.prompt_tokens += row.prompt_tokens as u64;
+        c.shared_tokens += shared_tokens as u64;
+        c.depth_sum += row.depth.max(1) as u64;
+        c.prompt.add(row.prompt_tokens);
+        c.output.add(row.completion_tokens);
+        if let Some(last) = c.last_ts {
+            let gap = (row.ts - last) as f64 / 1e6;
+            c.gaps += 1;
+            c.gap_sum += gap;
+            c.gap_sq += gap * gap;
+        }
+        c.last_ts = Some(row.ts);
+        *c.minutes
+            .entry(row.ts.div_euclid(MICROS_PER_MINUTE))
+            .or_default() += 1;
+        let hour = row.ts.div_euclid(MICROS_PER_HOUR);
+        c.hour_of_day[hour.rem_euclid(24) as usize] += 1;
+        add_pair(&mut c.apps, row.app_id, tokens);
+        add_pair(&mut self.apps, row.app_id, tokens);
+        let m = self
+            .mix
+            .0
+            .entry((
+                row.app_id.to_string(),
+                row.supply_id.to_string(),
+                hour,
+                class,
+            ))
+            .or_default();
+        m.0 += 1;
+        m.1 += row.prompt_tokens as u64;
+        m.2 += row.completion_tokens as u64;
+        self.first_ts = self.first_ts.min(row.ts);
+        self.last_ts = self.last_ts.max(row.ts);
+    }
+
+    /// The classes (with labels from [`naming`]) and the hourly mix.
+    pub fn finish(self, model: &Model) -> (Vec<WorkloadClass>, Mix) {
+        let total_requests: u64 = self.classes.iter().map(|c| c.requests).sum();
+        let total_tokens: u64 = self.classes.iter().map(|c| c.tokens).sum();
+        let minutes = (self.last_ts.div_euclid(MICROS_PER_MINUTE)
+            - self.first_ts.div_euclid(MICROS_PER_MINUTE)
+            + 1)
+        .max(1) as f64;
+        let mut hour_occurrences = [0u64; 24];
+        for h in
+            self.first_ts.div_euclid(MICROS_PER_HOUR)..=self.last_ts.div_euclid(MICROS_PER_HOUR)
+        {
+            hour_occurrences[h.rem_euclid(24) as usize] += 1;
+        }
+        let centroids: Vec<FeatureVector> = (1..=self.classes.len() as u16)
+            .map(|id| {
+                model
+                    .centroid(id)
+                    .unwrap_or(FeatureVector::new(0, 0, 0.0, 1))
+            })
+            .collect();
+        let labels = naming::labels(&centroids);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let classes = self
+            .classes
+            .iter()
+            .zip(centroids.iter().zip(labels))
+            .enumerate()
+            .map(|(i, (c, (centroid, label)))| {
+                let gap_mean = ratio(c.gap_sum, c.gaps as f64);
+                let gap_var = ratio(c.gap_sq, c.gaps as f64) - gap_mean * gap_mean;
+                let per_minute = c.requests as f64 / minutes;
+                let sq: f64 = c.minutes.values().map(|&n| (n * n) as f64).sum();
+                let hourly: Vec<f64> = (0..24)
+                    .map(|h| ratio(c.hour_of_day[h] as f64, hour_occurrences[h] as f64 * 3600.0))
+                    .collect();
+                let covered: Vec<f64> = (0..24)
+                    .filter(|&h| hour_occurrences[h] > 0)
+                    .map(|h| hourly[h])
+                    .collect();
+                let mean_rate = ratio(covered.iter().sum(), covered.len() as f64);
+                let peak = covered.iter().copied().fold(0.0, f64::max);
+                WorkloadClass {
+                    id: i as u16 + 1,
+                    label,
+                    centroid_prompt_tokens: centroid.prompt_tokens(),
+                    centroid_completion_tokens: centroid.completion_tokens(),
+                    centroid_prefix_share: centroid.prefix_share,
+                    centroid_session_depth: centroid.session_depth(),
+                    requests: c.requests,
+                    prompt_tokens: c.prompt_tokens,
+                    request_share: ratio(c.requests as f64, total_requests as f64),
+                    token_share: ratio(c.tokens as f64, total_tokens as f64),
+                    apps: c
+                        .apps
+                        .iter()
+                        .map(|(app, &(requests, tokens))| {
+                            let (app_requests, app_tokens) = self.apps[app];
+                            AppShare {
+                                app_id: app.clone(),
+                                requests,
+                                request_share: ratio(requests as f64, app_requests as f64),
+                                token_share: ratio(tokens as f64, app_tokens as f64),
+                            }
+                        })
+                        .collect(),
+                    prompt: c.prompt.percentiles(),
+                    output: c.output.percentiles(),
+                    burstiness: Burstiness {
+                        interarrival_cv: ratio(gap_var.max(0.0).sqrt(), gap_mean),
+                        fano_per_minute: ratio(sq / minutes - per_minute * per_minute, per_minute),
+                    },
+                    diurnal: Diurnal {
+                        hourly_rate_per_s: hourly,
+                        peak_to_mean: ratio(peak, mean_rate),
+                    },
+                    prefix_sharing_ratio: ratio(c.shared_tokens as f64, c.prompt_tokens as f64),
+                    session_depth_mean: ratio(c.depth_sum as f64, c.requests as f64),
+                }
+            })
+            .filter(|c| c.requests > 0)
+            .collect();
+        (classes, self.mix)
+    }
+}
+
+fn add_pair(map: &mut BTreeMap<String, (u64, u64)>, key: &str, tokens: u64) {
+    if let Some(v) = map.get_mut(key) {
+        v.0 += 1;
+        v.1 += tokens;
+    } else {
+        map.insert(key.to_string(), (1, tokens));
+    }
+}
+
+fn f64_col(values: impl IntoIterator<Item = f64>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter_values(values))
+}
+
+fn i64_col(values: impl IntoIterator<Item = i64>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(values))
+}
+
+fn str_col<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+/// Builds a table from named columns (all nullable, types from the arrays).
+fn table(name: &str, columns: Vec<(&str, ArrayRef)>) -> Table {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|c| c.1).collect())
+        .expect("columns built with equal lengths and their own types");
+    Table {
+        name: name.into(),
+        schema,
+        batches: if batch.num_rows() > 0 {
+            vec![batch]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// `workload_classes`, `app_workload_shares` and `app_workload_mix`. The mix is keyed like
+/// `features_hourly` (app_id, supply_id, hour) plus the class, so it joins the class onto the
+/// hourly features with one equi-join.
+pub fn tables(classes: &[WorkloadClass], mix: &Mix) -> Vec<Table> {
+    let c = classes;
+    let pct = |f: fn(&WorkloadClass) -> f64| f64_col(c.iter().map(f));
+    let hourly = ListArray::from_iter_primitive::<Float64Type, _, _>(c.iter().map(|c| {
+        Some(
+            c.diurnal
+                .hourly_rate_per_s
+                .iter()
+                .map(|&v| Some(v))
+                .collect::<Vec<_>>(),
+        )
+    }));
+    let workload_classes = table(
+        "workload_classes",
+        vec![
+            ("class_id", i64_col(c.iter().map(|c| i64::from(c.id)))),
+            ("label", str_col(c.iter().map(|c| c.label.as_str()))),
+            ("centroid_prompt_tokens", pct(|c| c.centroid_prompt_tokens)),
+            (
+                "centroid_completion_tokens",
+                pct(|c| c.centroid_completion_tokens),
+            ),
+            ("centroid_prefix_share", pct(|c| c.centroid_prefix_share)),
+            ("centroid_session_depth", pct(|c| c.centroid_session_depth)),
+            ("requests", i64_col(c.iter().map(|c| c.requests as i64))),
+            ("request_share", pct(|c| c.request_share)),
+            ("token_share", pct(|c| c.token_share)),
+            ("prompt_tokens_p50", pct(|c| c.prompt.p50)),
+            ("prompt_tokens_p90", pct(|c| c.prompt.p90)),
+            ("prompt_tokens_p99", pct(|c| c.prompt.p99)),
+            ("completion_tokens_p50", pct(|c| c.output.p50)),
+            ("completion_tokens_p90", pct(|c| c.output.p90)),
+            ("completion_tokens_p99", pct(|c| c.output.p99)),
+            ("interarrival_cv", pct(|c| c.burstiness.interarrival_cv)),
+            ("fano_per_minute", pct(|c| c.burstiness.fano_per_minute)),
+            ("hourly_rate_per_s", Arc::new(hourly)),
+            ("peak_to_mean", pct(|c| c.diurnal.peak_to_mean)),
+            ("prefix_sharing_ratio", pct(|c| c.prefix_sharing_ratio)),
+            ("session_depth_mean", pct(|c| c.session_depth_mean)),
+        ],
+    );
+    let shares: Vec<(&WorkloadClass, &AppShare)> = c
+        .iter()
+        .flat_map(|c| c.apps.iter().map(move |a| (c, a)))
+        .collect();
+    let app_workload_shares = table(
+        "app_workload_shares",
+        vec![
+            (
+                "app_id",
+                str_col(shares.iter().map(|s| s.1.app_id.as_str())),
+            ),
+            (
+                "class_id",
+                i64_col(shares.iter().map(|s| i64::from(s.0.id))),
+            ),
+            ("label", str_col(shares.iter().map(|s| s.0.label.as_str()))),
+            (
+                "requests",
+                i64_col(shares.iter().map(|s| s.1.requests as i64)),
+            ),
+            (
+                "request_share",
+                f64_col(shares.iter().map(|s| s.1.request_share)),
+            ),
+            (
+                "token_share",
+                f64_col(shares.iter().map(|s| s.1.token_share)),
+            ),
+        ],
+    );
+    let label_of = |id: u16| {
+        c.iter()
+            .find(|c| c.id == id)
+            .map_or("", |c| c.label.as_str())
+    };
+    let rows: Vec<_> = mix.0.iter().collect();
+    let hours = TimestampMicrosecondArray::from_iter_values(
+        rows.iter().map(|((_, _, h, _), _)| h * MICROS_PER_HOUR),
+    )
+    .with_timezone(contracts::UTC);
+    let app_workload_mix = table(
+        "app_workload_mix",
+        vec![
+            ("app_id", str_col(rows.iter().map(|r| r.0.0.as_str()))),
+            ("supply_id", str_col(rows.iter().map(|r| r.0.1.as_str()))),
+            ("hour", Arc::new(hours)),
+            ("class_id", i64_col(rows.iter().map(|r| i64::from(r.0.3)))),
+            ("label", str_col(rows.iter().map(|r| label_of(r.0.3)))),
+            ("requests", i64_col(rows.iter().map(|r| r.1.0 as i64))),
+            ("prompt_tokens", i64_col(rows.iter().map(|r| r.1.1 as i64))),
+            (
+                "completion_tokens",
+                i64_col(rows.iter().map(|r| r.1.2 as i64)),
+            ),
+        ],
+    );
+    debug_assert!(matches!(
+        workload_classes
+            .schema
+            .field_with_name("hourly_rate_per_s")
+            .map(|f| f.data_type()),
+        Ok(DataType::List(_))
+    ));
+    vec![workload_classes, app_workload_shares, app_workload_mix]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ts_s: i64, app: &str) -> Row<'_> {
+        Row {
+            request_id: "r",
+            ts: ts_s * 1_000_000,
+            app_id: app,
+            supply_id: "s",
+            prompt_tokens: 100,
+            completion_tokens: 50,
+            cached_tokens: 0,
+            prefix: None,
+            chain: None,
+            depth: 2,
+        }
+    }
+
+    #[test]
+    fn regular_arrivals_have_no_burstiness_and_a_flat_day() {
+        let model = Model::empty();
+        let mut acc = Accumulator::new(&model);
+        // One request every 10 s for two full days: CV 0, 6 per minute every minute (Fano 0),
+        // the same rate every hour (peak-to-mean 1).
+        for i in 0..(2 * 86_400 / 10) {
+            acc.add(&row(i * 10, if i % 4 == 0 { "a" } else { "b" }), 25, 1);
+        }
+        let (classes, mix) = acc.finish(&model);
+        let c = &classes[0];
+        assert_eq!(c.requests, 17_280);
+        assert!(c.burstiness.interarrival_cv.abs() < 1e-9);
+        assert!(c.burstiness.fano_per_minute.abs() < 1e-9);
+        assert!((c.diurnal.peak_to_mean - 1.0).abs() < 1e-9);
+        assert!((c.diurnal.hourly_rate_per_s[5] - 0.1).abs() < 1e-9);
+        assert!((c.prefix_sharing_ratio - 0.25).abs() < 1e-12);
+        assert_eq!(c.session_depth_mean, 2.0);
+        assert!((c.prompt.p50 - 100.0).abs() <= 1.0 && (c.output.p99 - 50.0).abs() <= 1.0);
+        assert_eq!(c.apps.len(), 2);
+        assert!((c.apps[0].request_share - 1.0).abs() < 1e-12);
+        let t = tables(&classes, &mix);
+        assert_eq!(t.iter().map(Table::rows).collect::<Vec<_>>(), [1, 2, 96]);
+    }
+}
