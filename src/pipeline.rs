@@ -1,4 +1,4 @@
-//! The one place the stages are chained: ingest → features → (workloads → calibration → simulation
+//! The one place the stages are chained: ingest → features → calibration → (workloads → simulation
 //! → search → recommend, as they land) → sinks. Each stage is a function from typed input to typed
 //! output; only ingest and sinks touch storage.
 
@@ -8,6 +8,8 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::calibration::{self, CalibrationOptions, SupplyCalibration};
+use crate::catalog::Catalog;
 use crate::config::Plan;
 use crate::error::Result;
 use crate::features::{self, Table};
@@ -24,6 +26,8 @@ pub struct RunSummary {
     pub requests: TableIngest,
     pub gpu_metrics: TableIngest,
     pub stage_seconds: BTreeMap<String, f64>,
+    /// Per supply: fitted coefficients and the backtest's model error on this window's data.
+    pub calibration: Vec<SupplyCalibration>,
 }
 
 /// Told when each stage starts, so a terminal can show where a long run is.
@@ -88,6 +92,19 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
         batches: lake.quarantine.clone(),
     });
 
+    timings.start("calibration");
+    let calibration = calibration::calibrate(
+        &lake.ctx,
+        &plan.supplies,
+        &Catalog::bundled()?,
+        &CalibrationOptions {
+            seed: plan.seed,
+            ..CalibrationOptions::default()
+        },
+    )
+    .await?;
+    tables.push(calibration::table(&calibration)?);
+
     timings.start("sinks");
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
     let mut summary = RunSummary {
@@ -97,6 +114,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
         requests: lake.requests,
         gpu_metrics: lake.gpu_metrics,
         stage_seconds: BTreeMap::new(),
+        calibration,
     };
     let manifest = manifest(plan, &summary, &timings.seconds);
     output::commit(
@@ -137,5 +155,11 @@ fn manifest(
         "rows": summary.rows,
         "quarantine": {"requests": quarantine(&summary.requests), "gpu_metrics": quarantine(&summary.gpu_metrics)},
         "stage_seconds": stage_seconds,
+        "model_error": summary.calibration.iter().map(|c| json!({
+            "supply_id": c.supply_id,
+            "status": c.status,
+            "coefficients": c.coefficients,
+            "backtest": c.backtest,
+        })).collect::<Vec<_>>(),
     })
 }
