@@ -75,14 +75,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     let out = Location::parse(&plan.out, plan.s3_endpoint.as_deref())?;
 
     timings.start("ingest");
-    let lake = ingest::ingest(&IngestInput {
-        lake: lake_location,
-        window: plan.window,
-        app_ids: plan.app_ids.clone(),
-        validation: plan.validation.clone(),
-        skip_bad_files: plan.skip_bad_files,
-    })
-    .await?;
+    let lake = ingest_window(plan, lake_location).await?;
 
     timings.start("features");
     let mut tables = features::extract(&lake.ctx, &plan.window).await?;
@@ -93,16 +86,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     });
 
     timings.start("calibration");
-    let calibration = calibration::calibrate(
-        &lake.ctx,
-        &plan.supplies,
-        &Catalog::bundled()?,
-        &CalibrationOptions {
-            seed: plan.seed,
-            ..CalibrationOptions::default()
-        },
-    )
-    .await?;
+    let calibration = calibrate_lake(plan, &lake).await?;
     tables.push(calibration::table(&calibration)?);
 
     timings.start("sinks");
@@ -131,6 +115,40 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     timings.stop();
     summary.stage_seconds = timings.seconds;
     Ok(summary)
+}
+
+async fn ingest_window(plan: &Plan, lake: Location) -> Result<ingest::Lake> {
+    ingest::ingest(&IngestInput {
+        lake,
+        window: plan.window,
+        app_ids: plan.app_ids.clone(),
+        validation: plan.validation.clone(),
+        skip_bad_files: plan.skip_bad_files,
+    })
+    .await
+}
+
+async fn calibrate_lake(plan: &Plan, lake: &ingest::Lake) -> Result<Vec<SupplyCalibration>> {
+    calibration::calibrate(
+        &lake.ctx,
+        &plan.supplies,
+        &Catalog::bundled()?,
+        &CalibrationOptions {
+            seed: plan.seed,
+            ..CalibrationOptions::default()
+        },
+    )
+    .await
+}
+
+/// Ingest and calibration only, committing nothing: what `tunelake calibrate` shows.
+pub async fn calibrate(plan: &Plan) -> Result<Vec<SupplyCalibration>> {
+    let lake = ingest_window(
+        plan,
+        Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?,
+    )
+    .await?;
+    calibrate_lake(plan, &lake).await
 }
 
 fn manifest(

@@ -20,6 +20,7 @@
 pub mod backtest;
 pub mod ekf;
 pub mod fit;
+pub mod requests;
 pub mod stage;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -150,6 +151,9 @@ pub fn roofline_prior(dep: &Deployment, context_tokens: f64) -> EngineCoefficien
 pub struct DecodeFit {
     pub alpha: Coefficient,
     pub beta: Coefficient,
+    /// Windows read, windows with decode data (a running batch and an ITL) used by the fit, and
+    /// those of them rejected as outliers.
+    pub windows_total: usize,
     pub windows_used: usize,
     pub windows_rejected: usize,
     pub batch_min: f64,
@@ -193,7 +197,8 @@ pub fn fit_decode(
         alpha: fit.coefficients[0],
         beta: fit.coefficients[1],
         windows_used: fit.used,
-        windows_rejected: fit.rejected + (windows.len() - usable.len()),
+        windows_total: windows.len(),
+        windows_rejected: fit.rejected,
         batch_min: if lo.is_finite() { lo } else { 0.0 },
         batch_max: hi,
         sigma_ms: fit.sigma,

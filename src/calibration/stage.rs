@@ -389,7 +389,10 @@ pub fn table(results: &[SupplyCalibration]) -> Result<Table> {
         }
     }
     type CountGetter = fn(&SupplyCalibration) -> Option<i64>;
-    let int_columns: [(&str, CountGetter); 6] = [
+    let int_columns: [(&str, CountGetter); 7] = [
+        ("windows_total", |c| {
+            c.decode.as_ref().map(|d| d.windows_total as i64)
+        }),
         ("windows_used", |c| {
             c.decode.as_ref().map(|d| d.windows_used as i64)
         }),
