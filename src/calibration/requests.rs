@@ -106,7 +106,8 @@ pub fn decode_samples(requests: &[RequestTiming]) -> Vec<DecodeSample> {
 }
 
 /// Fits per-token decode time = α + β·batch + γ·prefill tokens per step over `samples`, with the
-/// prior's α, β and prefill γ (relative sd `prior_rel_sd`). Coefficients come back in that order.
+/// prior's α, β and prefill γ (relative sd `prior_rel_sd`). Coefficients come back in that order;
+/// γ is constrained to be non-negative.
 pub fn fit_step_model(
     samples: &[DecodeSample],
     prior: &EngineCoefficients,
@@ -122,7 +123,21 @@ pub fn fit_step_model(
         mean,
         sd: mean.abs() * prior_rel_sd,
     });
-    fit_linear(&rows, &y, &vec![1.0; y.len()], &priors, options)
+    let weights = vec![1.0; y.len()];
+    let mut fit = fit_linear(&rows, &y, &weights, &priors, options)?;
+    // A step cost cannot be negative: when the unconstrained optimum has γ < 0, the constrained
+    // (γ ≥ 0) least-squares optimum lies on the boundary, γ = 0, with α and β refitted. (Pinning γ
+    // to the roofline instead was tried and is worse: vLLM's chunked prefill interferes with decode
+    // far less than the roofline's FLOP count says.)
+    if fit.coefficients[2].value < 0.0 {
+        let mut pinned = priors;
+        pinned[2] = Prior {
+            mean: 0.0,
+            sd: 1e-12,
+        };
+        fit = fit_linear(&rows, &y, &weights, &pinned, options)?;
+    }
+    Ok(fit)
 }
 
 #[cfg(test)]

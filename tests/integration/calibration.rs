@@ -4,12 +4,15 @@
 use std::path::Path;
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use tunelake::calibration::requests::RequestTiming;
 use tunelake::calibration::{self, CalibrationOptions, EkfOptions, TelemetryWindow};
 use tunelake::catalog::Catalog;
 use tunelake::config::{Overrides, PipelineFile, ValidationSettings, Window};
 use tunelake::generate::{self, GenerateConfig, SUPPLIES};
 use tunelake::ingest::{self, IngestInput};
 use tunelake::storage::Location;
+
+use super::catalog::{col, read_csv};
 
 fn demo_supplies() -> Vec<tunelake::config::Supply> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml");
@@ -238,4 +241,209 @@ fn inferno_exp13_fit_first_60_predict_last_25() {
     assert!(calibration::mape(&observed, &ekf_itl) <= 5.0);
     assert!(calibration::mape(&observed, &ls) <= 6.0);
     assert!(calibration::mape(&observed, &model_itl) <= 10.0);
+}
+
+const BLIS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/datasets/blis-vllm-h100-replay"
+);
+
+/// The logged timing of every request of a BLIS run in trace order (None: failed), with outputs of
+/// `max_tokens` (ignore_eos was on).
+fn blis_timings(name: &str, max_tokens: u32) -> Vec<Option<RequestTiming>> {
+    let (h, rows) = read_csv(&format!("{BLIS}/requests/{name}.csv"));
+    let [a, i, e, t, e2e] = [
+        "arrival_time_us",
+        "input_tokens",
+        "has_error",
+        "ttft_s",
+        "e2e_s",
+    ]
+    .map(|c| col(&h, c));
+    rows.iter()
+        .map(|r| {
+            (r[e] == "0").then(|| RequestTiming {
+                arrival_ms: r[a].parse::<f64>().unwrap() / 1e3,
+                ttft_ms: r[t].parse::<f64>().unwrap() * 1e3,
+                e2e_ms: r[e2e].parse::<f64>().unwrap() * 1e3,
+                prompt_tokens: r[i].parse().unwrap(),
+                output_tokens: max_tokens as f64,
+            })
+        })
+        .collect()
+}
+
+/// BLIS: 16 real vLLM runs on H100 (4 models × 4 workload profiles), replayed request by request.
+/// Protocol (leave one run out): for each run, the step model of its model is fitted only on the
+/// *other* non-overloaded runs of the same model, from their request logs (per-token decode time
+/// against the batch and the prefill tokens reconstructed from timestamps); the per-request TTFT
+/// offset outside the engine loop is the median per-request TTFT residual of those training runs
+/// replayed with the fitted model. The held-out run is then replayed through the simulator and its TTFT p50 / p90
+/// and mean per-token decode time are scored. The three overloaded runs are never used for fitting
+/// and are reported separately as stress cases.
+#[test]
+fn blis_leave_one_run_out() {
+    use rayon::prelude::*;
+    use tunelake::calibration::requests::{decode_samples, fit_step_model};
+    use tunelake::simulation::{
+        LinearParams, Percentiles, RequestStatus, SimOptions, StepTimeModel, simulate,
+    };
+    let runs = super::simulation::blis_runs();
+    let (h, rows) = read_csv(&format!("{BLIS}/experiments.csv"));
+    let regime = |name: &str| {
+        let r = rows
+            .iter()
+            .find(|r| r[col(&h, "experiment")] == name)
+            .unwrap();
+        r[col(&h, "regime")].clone()
+    };
+    let overloaded: Vec<bool> = runs.iter().map(|r| regime(&r.name) == "overload").collect();
+    let timings: Vec<Vec<Option<RequestTiming>>> = runs
+        .iter()
+        .map(|r| blis_timings(&r.name, r.max_tokens))
+        .collect();
+    let opts = SimOptions {
+        seed: 42,
+        request_timeout_s: Some(300.0),
+        keep_per_request: true,
+        ..SimOptions::default()
+    };
+    let ok = |i: usize| timings[i].iter().flatten().copied().collect::<Vec<_>>();
+    // (TTFT p50, TTFT p90, mean decode ms/token, per-request TTFT) of a replay with `model`.
+    let replay = |i: usize, model: &StepTimeModel| {
+        let mut d = runs[i].deployment.clone();
+        d.step_model = model.clone();
+        let r = simulate(&d, &runs[i].trace, &opts).unwrap();
+        let per = r.per_request.unwrap();
+        let dec: Vec<f64> = per
+            .iter()
+            .filter(|q| q.status == RequestStatus::Finished)
+            .map(|q| (q.e2e_ms - q.ttft_ms) / (runs[i].max_tokens - 1) as f64)
+            .collect();
+        let mut ttft = vec![f64::NAN; runs[i].trace.len()];
+        for q in &per {
+            ttft[q.index as usize] = q.ttft_ms;
+        }
+        (
+            r.ttft_ms.p50,
+            r.ttft_ms.p90,
+            dec.iter().sum::<f64>() / dec.len().max(1) as f64,
+            ttft,
+        )
+    };
+    let measured = |i: usize| {
+        let mut ttft: Vec<f64> = ok(i).iter().map(|t| t.ttft_ms).collect();
+        let p = Percentiles::from_values(&mut ttft);
+        let dec = &runs[i].measured_decode;
+        (p.p50, p.p90, dec.iter().sum::<f64>() / dec.len() as f64)
+    };
+    let results: Vec<_> = (0..runs.len())
+        .into_par_iter()
+        .map(|target| {
+            let model_id = &runs[target].deployment.model.id;
+            let train: Vec<usize> = (0..runs.len())
+                .filter(|&j| {
+                    j != target && !overloaded[j] && &runs[j].deployment.model.id == model_id
+                })
+                .collect();
+            let samples: Vec<_> = train.iter().flat_map(|&j| decode_samples(&ok(j))).collect();
+            let context = train
+                .iter()
+                .flat_map(|&j| {
+                    ok(j)
+                        .into_iter()
+                        .map(|t| t.prompt_tokens + t.output_tokens / 2.0)
+                })
+                .sum::<f64>()
+                / train.iter().map(|&j| ok(j).len()).sum::<usize>() as f64;
+            let prior = calibration::roofline_prior(&runs[target].deployment, context);
+            let fit = fit_step_model(&samples, &prior, 0.5, &Default::default()).unwrap();
+            let c = &fit.coefficients;
+            let model = StepTimeModel::Linear(LinearParams {
+                alpha_ms: c[0].value,
+                beta_ms: c[1].value,
+                gamma_ms: c[2].value,
+                delta_ms: 0.0,
+                activation_reserve_gib: 1.5,
+            });
+            // Median per-request residual, pooled over the training runs: robust to the queueing
+            // tail of a saturated training run.
+            let mut residuals: Vec<f64> = train
+                .iter()
+                .flat_map(|&j| {
+                    let sim = replay(j, &model).3;
+                    timings[j]
+                        .iter()
+                        .zip(sim)
+                        .filter_map(|(m, s)| m.map(|m| m.ttft_ms - s))
+                        .filter(|x| x.is_finite())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let offset = Percentiles::from_values(&mut residuals).p50;
+            let (p50, p90, dec, _) = replay(target, &model);
+            (
+                target,
+                (c[0].value, c[1].value, c[2].value),
+                offset,
+                (p50 + offset, p90 + offset, dec),
+            )
+        })
+        .collect();
+    println!(
+        "\n{:<46} {:>7} {:>7} {:>8} {:>7} | {:>8} {:>8} {:>6} | {:>8} {:>8} {:>6} | {:>6} {:>6} {:>6}",
+        "held-out run",
+        "α ms",
+        "β ms",
+        "γ ms/tok",
+        "c0 ms",
+        "ttft50 s",
+        "ttft50 m",
+        "err%",
+        "ttft90 s",
+        "ttft90 m",
+        "err%",
+        "dec s",
+        "dec m",
+        "err%"
+    );
+    let mut errors = Vec::new();
+    let mut stress = Vec::new();
+    for (i, (a, b, g), offset, (p50, p90, dec)) in results {
+        let (m50, m90, mdec) = measured(i);
+        let e = [p50 / m50 - 1.0, p90 / m90 - 1.0, dec / mdec - 1.0].map(|x| 100.0 * x);
+        println!(
+            "{:<46} {a:>7.3} {b:>7.4} {g:>8.5} {offset:>7.1} | {p50:>8.1} {m50:>8.1} {:>+6.1} | {p90:>8.1} {m90:>8.1} {:>+6.1} | {dec:>6.2} {mdec:>6.2} {:>+6.1}{}",
+            runs[i].name,
+            e[0],
+            e[1],
+            e[2],
+            if overloaded[i] { "  (stress)" } else { "" }
+        );
+        if overloaded[i] {
+            stress.extend(e);
+        } else {
+            errors.push(e);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let abs_of = |k: usize| errors.iter().map(|e| e[k].abs()).collect::<Vec<_>>();
+    let all = median(errors.iter().flat_map(|e| e.map(f64::abs)).collect());
+    println!(
+        "{} non-overloaded runs: median |error| TTFT p50 {:.1} %, TTFT p90 {:.1} %, decode {:.1} %; all three pooled {:.1} %",
+        errors.len(),
+        median(abs_of(0)),
+        median(abs_of(1)),
+        median(abs_of(2)),
+        all
+    );
+    assert_eq!(errors.len(), 13);
+    assert!(stress.iter().all(|x| x.is_finite()));
+    // Issue 4's goal: median absolute error ≤ 8 % over the 13 runs that are not overloaded (4.8 %
+    // pooled over TTFT p50, TTFT p90 and decode when this test was written).
+    assert!(all <= 8.0, "pooled median |error| {all:.1} %");
+    assert!(median(abs_of(2)) <= 8.0, "decode");
 }
