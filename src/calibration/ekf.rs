@@ -106,6 +106,8 @@ pub struct EkfOptions {
     /// below this is not identified by the window: its row of the gain is zeroed.
     pub min_sensitivity: f64,
     pub queue_capacity: u32,
+    /// Consecutive gated windows after which the covariance is inflated ×4 (re-acquisition).
+    pub reacquire_after: usize,
 }
 
 impl Default for EkfOptions {
@@ -119,6 +121,7 @@ impl Default for EkfOptions {
             max_condition: 1e12,
             min_sensitivity: 1e-4,
             queue_capacity: 1024,
+            reacquire_after: 10,
         }
     }
 }
@@ -144,6 +147,9 @@ pub struct Ekf {
     /// Updates in which a parameter was not identified and left unchanged.
     pub unidentified: usize,
     pub options: EkfOptions,
+    /// Consecutive windows refused by the innovation gate.
+    #[serde(skip)]
+    gated_run: usize,
 }
 
 impl Ekf {
@@ -158,6 +164,7 @@ impl Ekf {
             rejected: 0,
             unidentified: 0,
             options,
+            gated_run: 0,
         }
     }
 
@@ -222,8 +229,17 @@ impl Ekf {
         let nis = (innovation.transpose() * &s_inv * &innovation)[0];
         if !(nis <= o.nis_gate) {
             self.rejected += 1;
+            // A gate protects against single outliers, but a filter whose state is far off (a bad
+            // prior, a step change in the engine) would reject everything forever: after
+            // `reacquire_after` consecutive refusals the covariance is inflated so it can lock on.
+            self.gated_run += 1;
+            if self.gated_run >= o.reacquire_after {
+                self.cov *= 4.0;
+                self.gated_run = 0;
+            }
             return false;
         }
+        self.gated_run = 0;
         let mut gain = &cov * jac.transpose() * &s_inv;
         // Identifiability: a parameter the window's observations barely depend on gets no update.
         let mut skipped = false;
