@@ -58,7 +58,7 @@ pub fn predict(alpha: f64, beta: f64, x: &QueueInputs, queue_capacity: u32) -> Q
     let mut peak = 1.0f64;
     for k in 1..=m + queue_capacity {
         let rate = mu(k);
-        if !(rate > 0.0) {
+        if rate.is_nan() || rate <= 0.0 {
             break;
         }
         p *= lambda / rate;
@@ -227,7 +227,7 @@ impl Ekf {
         };
         let innovation = z - hx;
         let nis = (innovation.transpose() * &s_inv * &innovation)[0];
-        if !(nis <= o.nis_gate) {
+        if nis.is_nan() || nis > o.nis_gate {
             self.rejected += 1;
             // A gate protects against single outliers, but a filter whose state is far off (a bad
             // prior, a step change in the engine) would reject everything forever: after
@@ -248,7 +248,7 @@ impl Ekf {
                 .map(|i| jac[(i, j)].abs() / r_diag[i].sqrt())
                 .fold(0.0, f64::max)
                 * cov[(j, j)].sqrt();
-            if !(sens >= o.min_sensitivity) {
+            if sens.is_nan() || sens < o.min_sensitivity {
                 gain.row_mut(j).fill(0.0);
                 skipped = true;
             }
