@@ -447,3 +447,155 @@ fn blis_leave_one_run_out() {
     assert!(all <= 8.0, "pooled median |error| {all:.1} %");
     assert!(median(abs_of(2)) <= 8.0, "decode");
 }
+
+const BURSTGPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/datasets/vllm-burstgpt-replay-logs"
+);
+
+/// BurstGPT replay (Llama-3.2-1B, one 24 GiB GPU of unstated model: A10G assumed for the prior).
+/// Protocol: the decode model (ITL = num_running ÷ generation throughput per stats line) is fitted on
+/// the engine stats of the low scales S ≤ 500 only; prefill γ and the per-request offset c₀ are
+/// fitted on those runs' TTFTs. The runs at S ≥ 600 are then replayed through the simulator and their
+/// per-request TTFT and E2E p50 / p95 scored. No held-out run's stats or latencies enter the fit.
+#[test]
+fn burstgpt_fit_low_scales_predict_high_scales() {
+    use tunelake::ingest::import::{Format, ImportOptions, read};
+    use tunelake::simulation::{Deployment, Percentiles, SimOptions, Trace, simulate};
+    let load = |scale: u32| {
+        read(
+            Format::Burstgpt,
+            Path::new(BURSTGPT),
+            &ImportOptions {
+                scale: Some(scale),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let c = Catalog::bundled().unwrap();
+    let mut dep = Deployment::new(
+        c.gpu("A10G").unwrap().clone(),
+        c.model("Llama-3.2-1B").unwrap().clone(),
+        1,
+        1,
+    );
+    let (train, test) = (
+        [100, 200, 300, 400, 500],
+        [600, 700, 800, 900, 1000, 1500, 2000],
+    );
+    let mut windows = Vec::new();
+    let mut prefill = Vec::new();
+    let mut context = Vec::new();
+    for s in train {
+        let run = load(s);
+        windows.extend(calibration::windows_from_batches(&[run.gpu_metrics.unwrap()]).unwrap());
+        let r = run.requests.unwrap();
+        let f = |n: &str| {
+            arrow::compute::cast(
+                r.column_by_name(n).unwrap(),
+                &arrow::datatypes::DataType::Float64,
+            )
+            .unwrap()
+        };
+        let (p, o, t) = (f("prompt_tokens"), f("completion_tokens"), f("ttft_ms"));
+        let [p, o, t] = [&p, &o, &t].map(|a| {
+            a.as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        });
+        for i in 0..p.len() {
+            prefill.push(calibration::PrefillSample {
+                uncached_tokens: p[i],
+                service_ms: t[i],
+            });
+            context.push(p[i] + o[i] / 2.0);
+        }
+    }
+    let prior =
+        calibration::roofline_prior(&dep, context.iter().sum::<f64>() / context.len() as f64);
+    let decode = calibration::fit_decode(&windows, &prior, 0.5, &Default::default()).unwrap();
+    let pre = calibration::fit_prefill(&prefill, &prior, 0.5, &Default::default()).unwrap();
+    let coefficients = calibration::EngineCoefficients {
+        alpha_ms: decode.alpha.value,
+        beta_ms: decode.beta.value,
+        prefill_ms_per_token: pre.per_token.value,
+        request_overhead_ms: pre.overhead.value,
+    };
+    dep.step_model = coefficients.step_model(1.5);
+    let extra =
+        (coefficients.request_overhead_ms - coefficients.alpha_ms - coefficients.beta_ms).max(0.0);
+    println!(
+        "\nburstgpt: fit on S ≤ 500: α {:.3}±{:.3} β {:.4}±{:.4} (batch {:.0}..{:.0}, {} windows), γ {:.5}±{:.5}, c0 {:.1}",
+        decode.alpha.value,
+        decode.alpha.se,
+        decode.beta.value,
+        decode.beta.se,
+        decode.batch_min,
+        decode.batch_max,
+        decode.windows_used,
+        pre.per_token.value,
+        pre.per_token.se,
+        pre.overhead.value
+    );
+    let mut errors = Vec::new();
+    for s in test {
+        let r = load(s).requests.unwrap();
+        let trace = Trace::from_requests(std::slice::from_ref(&r), dep.engine.block_size).unwrap();
+        let sim = simulate(
+            &dep,
+            &trace,
+            &SimOptions {
+                seed: 42,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let f = |n: &str| {
+            r.column_by_name(n)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        let (mut t, mut e) = (f("ttft_ms"), f("e2e_ms"));
+        let (ot, oe) = (
+            Percentiles::from_values(&mut t),
+            Percentiles::from_values(&mut e),
+        );
+        let err = [
+            (sim.ttft_ms.p50 + extra) / ot.p50,
+            (sim.ttft_ms.p95 + extra) / ot.p95,
+            (sim.e2e_ms.p50 + extra) / oe.p50,
+            (sim.e2e_ms.p95 + extra) / oe.p95,
+        ]
+        .map(|x| 100.0 * (x - 1.0));
+        println!(
+            "  S={s:<5} TTFT p50 {:>7.1} vs {:>7.1} ({:+.0} %), p95 {:>7.1} vs {:>7.1} ({:+.0} %); E2E p50 {:>8.1} vs {:>8.1} ({:+.0} %), p95 {:>8.1} vs {:>8.1} ({:+.0} %)",
+            sim.ttft_ms.p50 + extra,
+            ot.p50,
+            err[0],
+            sim.ttft_ms.p95 + extra,
+            ot.p95,
+            err[1],
+            sim.e2e_ms.p50 + extra,
+            oe.p50,
+            err[2],
+            sim.e2e_ms.p95 + extra,
+            oe.p95,
+            err[3]
+        );
+        errors.extend(err);
+    }
+    let mut abs: Vec<f64> = errors.iter().map(|x| x.abs()).collect();
+    abs.sort_by(f64::total_cmp);
+    println!(
+        "  median |error| over the held-out runs: {:.1} %",
+        abs[abs.len() / 2]
+    );
+    assert!(abs.iter().all(|x| x.is_finite()));
+}
