@@ -85,6 +85,9 @@ pub enum Error {
 
     #[error("simulation: {0}")]
     Simulation(String),
+
+    #[error("calibration: {0}")]
+    Calibration(String),
 }
 
 impl Error {

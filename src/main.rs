@@ -51,6 +51,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fit each self-hosted supply's engine model to the window's telemetry and requests, and show
+    /// how well the calibrated simulator reproduces that window (the backtest), without writing
+    /// anything. `run` writes the same as the `calibration` table.
+    ///
+    /// Per supply: decode ITL = α + β·batch and prefill TTFT = c₀ + γ·tokens with standard errors
+    /// and the share of each coefficient that comes from the roofline prior (shrinkage), the EKF's
+    /// final α, β, and predicted vs observed p50 / p95 TTFT, TPOT and E2E.
+    Calibrate {
+        /// Pipeline file (TOML). Default: pipelines/demo.toml.
+        pipeline: Option<PathBuf>,
+        /// End of the analysis window (exclusive): YYYY-MM-DD or RFC 3339.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a pipeline file (keys, types, catalog entries, SLOs) without reading any data.
     Validate {
         /// Pipeline file (TOML).
@@ -276,6 +293,29 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Calibrate {
+            pipeline,
+            as_of,
+            json,
+        } => {
+            let path = pipeline.unwrap_or_else(|| PathBuf::from(DEMO_PIPELINE));
+            let plan = PipelineFile::load(&path)?.plan(
+                &path,
+                &Overrides {
+                    as_of,
+                    ..Overrides::default()
+                },
+                &Catalog::bundled()?,
+            )?;
+            let results = tunelake::pipeline::calibrate(&plan)
+                .await
+                .with_context(|| format!("calibrating {}", path.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print_calibration(&results);
+            }
+        }
         Command::Validate { pipeline } => {
             let plan = PipelineFile::load(&pipeline)?.plan(
                 &pipeline,
@@ -497,6 +537,57 @@ fn simulate(
         report.cost_usd
     );
     Ok(())
+}
+
+fn print_calibration(results: &[tunelake::calibration::SupplyCalibration]) {
+    for c in results {
+        println!("{} ({})", c.supply_id, c.status);
+        if let (Some(d), Some(p)) = (&c.decode, &c.prefill) {
+            let prior = c.prior.expect("a fitted supply has a prior");
+            println!(
+                "  decode  α {:.4} ± {:.4} ms (prior {:.4}, shrinkage {:.0} %)   β {:.5} ± {:.5} ms (prior {:.5}, shrinkage {:.0} %)",
+                d.alpha.value,
+                d.alpha.se,
+                prior.alpha_ms,
+                100.0 * d.alpha.shrinkage,
+                d.beta.value,
+                d.beta.se,
+                prior.beta_ms,
+                100.0 * d.beta.shrinkage
+            );
+            println!(
+                "          {} windows ({} rejected), batch {:.1}..{:.1}, ITL residual sd {:.3} ms",
+                d.windows_used, d.windows_rejected, d.batch_min, d.batch_max, d.sigma_ms
+            );
+            println!(
+                "  prefill γ {:.5} ± {:.5} ms/token, c₀ {:.2} ± {:.2} ms ({} requests)",
+                p.per_token.value, p.per_token.se, p.overhead.value, p.overhead.se, p.requests_used
+            );
+        }
+        if let Some(e) = &c.ekf {
+            println!(
+                "  EKF     α {:.4} ± {:.4}, β {:.5} ± {:.5} ({} updates, {} rejected)",
+                e.alpha_ms, e.alpha_sd, e.beta_ms, e.beta_sd, e.updates, e.rejected
+            );
+        }
+        if let Some(b) = &c.backtest {
+            println!(
+                "  backtest over {} requests (predicted vs observed, ms):",
+                b.requests
+            );
+            for (name, m) in [("TTFT", b.ttft), ("TPOT", b.tpot), ("E2E", b.e2e)] {
+                println!(
+                    "    {name:<5} p50 {:>9.1} vs {:>9.1} ({:+.1} %)   p95 {:>9.1} vs {:>9.1} ({:+.1} %)",
+                    m.predicted_p50,
+                    m.observed_p50,
+                    m.error_p50_pct,
+                    m.predicted_p95,
+                    m.observed_p95,
+                    m.error_p95_pct
+                );
+            }
+        }
+    }
 }
 
 /// The requests whose `supply_id` is `id`.

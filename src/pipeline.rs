@@ -1,4 +1,4 @@
-//! The one place the stages are chained: ingest → features → (workloads → calibration → simulation
+//! The one place the stages are chained: ingest → features → calibration → (workloads → simulation
 //! → search → recommend, as they land) → sinks. Each stage is a function from typed input to typed
 //! output; only ingest and sinks touch storage.
 
@@ -8,6 +8,8 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::calibration::{self, CalibrationOptions, SupplyCalibration};
+use crate::catalog::Catalog;
 use crate::config::Plan;
 use crate::error::Result;
 use crate::features::{self, Table};
@@ -25,6 +27,8 @@ pub struct RunSummary {
     pub requests: TableIngest,
     pub gpu_metrics: TableIngest,
     pub stage_seconds: BTreeMap<String, f64>,
+    /// Per supply: fitted coefficients and the backtest's model error on this window's data.
+    pub calibration: Vec<SupplyCalibration>,
 }
 
 /// Told when each stage starts, so a terminal can show where a long run is.
@@ -72,14 +76,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     let out = Location::parse(&plan.out, plan.s3_endpoint.as_deref())?;
 
     timings.start("ingest");
-    let lake = ingest::ingest(&IngestInput {
-        lake: lake_location,
-        window: plan.window,
-        app_ids: plan.app_ids.clone(),
-        validation: plan.validation.clone(),
-        skip_bad_files: plan.skip_bad_files,
-    })
-    .await?;
+    let lake = ingest_window(plan, lake_location).await?;
 
     timings.start("features");
     let mut tables = features::extract(&lake.ctx, &plan.window).await?;
@@ -93,6 +90,10 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
     tables.extend(workloads.tables);
 
+    timings.start("calibration");
+    let calibration = calibrate_lake(plan, &lake).await?;
+    tables.push(calibration::table(&calibration)?);
+
     timings.start("sinks");
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
     let mut summary = RunSummary {
@@ -102,6 +103,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
         requests: lake.requests,
         gpu_metrics: lake.gpu_metrics,
         stage_seconds: BTreeMap::new(),
+        calibration,
     };
     let manifest = manifest(plan, &summary, &timings.seconds);
     output::commit(
@@ -118,6 +120,40 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     timings.stop();
     summary.stage_seconds = timings.seconds;
     Ok(summary)
+}
+
+async fn ingest_window(plan: &Plan, lake: Location) -> Result<ingest::Lake> {
+    ingest::ingest(&IngestInput {
+        lake,
+        window: plan.window,
+        app_ids: plan.app_ids.clone(),
+        validation: plan.validation.clone(),
+        skip_bad_files: plan.skip_bad_files,
+    })
+    .await
+}
+
+async fn calibrate_lake(plan: &Plan, lake: &ingest::Lake) -> Result<Vec<SupplyCalibration>> {
+    calibration::calibrate(
+        &lake.ctx,
+        &plan.supplies,
+        &Catalog::bundled()?,
+        &CalibrationOptions {
+            seed: plan.seed,
+            ..CalibrationOptions::default()
+        },
+    )
+    .await
+}
+
+/// Ingest and calibration only, committing nothing: what `tunelake calibrate` shows.
+pub async fn calibrate(plan: &Plan) -> Result<Vec<SupplyCalibration>> {
+    let lake = ingest_window(
+        plan,
+        Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?,
+    )
+    .await?;
+    calibrate_lake(plan, &lake).await
 }
 
 fn manifest(
@@ -142,5 +178,11 @@ fn manifest(
         "rows": summary.rows,
         "quarantine": {"requests": quarantine(&summary.requests), "gpu_metrics": quarantine(&summary.gpu_metrics)},
         "stage_seconds": stage_seconds,
+        "model_error": summary.calibration.iter().map(|c| json!({
+            "supply_id": c.supply_id,
+            "status": c.status,
+            "coefficients": c.coefficients,
+            "backtest": c.backtest,
+        })).collect::<Vec<_>>(),
     })
 }

@@ -53,6 +53,8 @@ async fn end_to_end(backend: Backend) {
         .unwrap();
 
     assert_eq!(summary.requests.quarantined, fixture::expected_quarantine());
+    assert!(summary.rows.contains_key("calibration"));
+    assert_eq!(summary.calibration.len(), summary.rows["calibration"]);
     assert_eq!(summary.requests.rows_valid, fixture::VALID_REQUESTS);
     // The workloads stage ran and its tables were written with the others.
     for table in [

@@ -463,17 +463,17 @@ proptest! {
     }
 }
 
-struct BlisRun {
-    name: String,
-    deployment: Deployment,
-    trace: Trace,
-    max_tokens: u32,
-    measured_ttft: Vec<f64>,
-    measured_decode: Vec<f64>,
-    overloaded: bool,
+pub(crate) struct BlisRun {
+    pub(crate) name: String,
+    pub(crate) deployment: Deployment,
+    pub(crate) trace: Trace,
+    pub(crate) max_tokens: u32,
+    pub(crate) measured_ttft: Vec<f64>,
+    pub(crate) measured_decode: Vec<f64>,
+    pub(crate) overloaded: bool,
 }
 
-fn blis_runs() -> Vec<BlisRun> {
+pub(crate) fn blis_runs() -> Vec<BlisRun> {
     let c = Catalog::bundled().unwrap();
     let (h, rows) = read_csv(&format!("{BLIS}/experiments.csv"));
     rows.iter()

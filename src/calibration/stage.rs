@@ -1,0 +1,439 @@
+//! The calibration pipeline stage: per self-hosted supply, read its telemetry and requests from the
+//! ingested session, fit, track, backtest, and build the `calibration` output table.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use super::backtest::{self, Backtest, Observed};
+use super::{
+    DecodeFit, EkfOptions, EngineCoefficients, FitOptions, PrefillFit, PrefillSample, fit_decode,
+    fit_prefill, roofline_prior, track, windows_from_batches,
+};
+use crate::catalog::Catalog;
+use crate::config::Supply;
+use crate::error::{Context, Error, Result};
+use crate::features::Table;
+use crate::simulation::{Trace, deployment_for};
+
+/// Calibration settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationOptions {
+    pub fit: FitOptions,
+    pub ekf: EkfOptions,
+    /// Prior standard deviation of every coefficient, relative to its roofline value. 0.5: the
+    /// published errors of uncalibrated simulators are tens of percent.
+    pub prior_rel_sd: f64,
+    /// The backtest replays at most about this many requests per supply: whole hours at a fixed
+    /// stride, so the load inside each replayed hour is the real one.
+    pub max_backtest_requests: u64,
+    pub seed: u64,
+}
+
+impl Default for CalibrationOptions {
+    fn default() -> Self {
+        CalibrationOptions {
+            fit: FitOptions::default(),
+            ekf: EkfOptions::default(),
+            prior_rel_sd: 0.5,
+            max_backtest_requests: 20_000,
+            seed: 42,
+        }
+    }
+}
+
+/// The EKF's final state for a supply.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EkfSummary {
+    pub alpha_ms: f64,
+    pub beta_ms: f64,
+    pub alpha_sd: f64,
+    pub beta_sd: f64,
+    pub updates: usize,
+    pub rejected: usize,
+    pub unidentified: usize,
+}
+
+/// Everything calibration found for one supply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SupplyCalibration {
+    pub supply_id: String,
+    /// `fitted`, `prior_only` (no usable telemetry: the decode coefficients are the roofline's) or
+    /// `skipped` (hosted API, or nothing served in the window).
+    pub status: String,
+    pub prior: Option<EngineCoefficients>,
+    /// The coefficients the simulator uses from now on.
+    pub coefficients: Option<EngineCoefficients>,
+    pub decode: Option<DecodeFit>,
+    pub prefill: Option<PrefillFit>,
+    pub ekf: Option<EkfSummary>,
+    pub backtest: Option<Backtest>,
+}
+
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+async fn query(ctx: &SessionContext, sql: &str, what: &str) -> Result<Vec<RecordBatch>> {
+    ctx.sql(sql)
+        .await
+        .context(what.to_string())?
+        .collect()
+        .await
+        .context(what.to_string())
+}
+
+fn f64_values(batches: &[RecordBatch], column: usize) -> Vec<f64> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column(column).as_primitive::<Float64Type>();
+            (0..a.len()).map(move |i| if a.is_valid(i) { a.value(i) } else { f64::NAN })
+        })
+        .collect()
+}
+
+/// Calibrates every supply of `supplies` on the `requests` and `gpu_metrics` views of `ctx`.
+pub async fn calibrate(
+    ctx: &SessionContext,
+    supplies: &[Supply],
+    catalog: &Catalog,
+    options: &CalibrationOptions,
+) -> Result<Vec<SupplyCalibration>> {
+    let mut out = Vec::with_capacity(supplies.len());
+    for supply in supplies {
+        out.push(calibrate_supply(ctx, supply, catalog, options).await?);
+        tracing::info!(supply = %supply.id, status = %out.last().map_or("", |c| c.status.as_str()), "calibrated");
+    }
+    Ok(out)
+}
+
+async fn calibrate_supply(
+    ctx: &SessionContext,
+    supply: &Supply,
+    catalog: &Catalog,
+    options: &CalibrationOptions,
+) -> Result<SupplyCalibration> {
+    let mut result = SupplyCalibration {
+        supply_id: supply.id.clone(),
+        status: "skipped".into(),
+        prior: None,
+        coefficients: None,
+        decode: None,
+        prefill: None,
+        ekf: None,
+        backtest: None,
+    };
+    if supply.engine.is_hosted() {
+        return Ok(result);
+    }
+    let id = quoted(&supply.id);
+    let mut deployment = deployment_for(supply, catalog)?;
+    let shape = query(
+        ctx,
+        &format!(
+            "SELECT CAST(AVG(prompt_tokens) AS DOUBLE), CAST(AVG(completion_tokens) AS DOUBLE), \
+             CAST(COUNT(*) AS DOUBLE), CAST(MIN(date_part('epoch', ts)) AS DOUBLE) \
+             FROM requests WHERE supply_id = {id}"
+        ),
+        "calibration: request shape",
+    )
+    .await?;
+    let [prompt, output, count, first_s] =
+        [0, 1, 2, 3].map(|c| f64_values(&shape, c).first().copied().unwrap_or(f64::NAN));
+    let context = if prompt.is_finite() {
+        prompt + output / 2.0
+    } else {
+        1024.0
+    };
+    let prior = roofline_prior(&deployment, context);
+    result.prior = Some(prior);
+
+    let telemetry = query(
+        ctx,
+        &format!("SELECT * FROM gpu_metrics WHERE supply_id = {id} ORDER BY ts, instance_id"),
+        "calibration: telemetry",
+    )
+    .await?;
+    let windows = windows_from_batches(&telemetry)?;
+    let decode = fit_decode(&windows, &prior, options.prior_rel_sd, &options.fit)?;
+    let samples = query(
+        ctx,
+        &format!(
+            "SELECT CAST(prompt_tokens - COALESCE(cached_tokens, 0) AS DOUBLE), \
+             ttft_ms - COALESCE(queue_ms, 0.0) FROM requests \
+             WHERE supply_id = {id} AND (status IS NULL OR status = 'ok') AND ttft_ms IS NOT NULL"
+        ),
+        "calibration: prefill samples",
+    )
+    .await?;
+    let (uncached, service) = (f64_values(&samples, 0), f64_values(&samples, 1));
+    let samples: Vec<PrefillSample> = uncached
+        .iter()
+        .zip(&service)
+        .map(|(&u, &s)| PrefillSample {
+            uncached_tokens: u,
+            service_ms: s,
+        })
+        .collect();
+    let prefill = fit_prefill(&samples, &prior, options.prior_rel_sd, &options.fit)?;
+    let coefficients = EngineCoefficients {
+        alpha_ms: decode.alpha.value,
+        beta_ms: decode.beta.value,
+        prefill_ms_per_token: prefill.per_token.value,
+        request_overhead_ms: prefill.overhead.value,
+    };
+    result.status = if decode.windows_used > 0 {
+        "fitted"
+    } else {
+        "prior_only"
+    }
+    .into();
+    if decode.windows_used > 0 {
+        let mean_uncached =
+            uncached.iter().filter(|x| x.is_finite()).sum::<f64>() / uncached.len().max(1) as f64;
+        let ekf = track(
+            &windows,
+            (prior.alpha_ms, prior.beta_ms),
+            options.prior_rel_sd,
+            coefficients.request_overhead_ms + coefficients.prefill_ms_per_token * mean_uncached,
+            deployment.engine.max_num_seqs,
+            &options.ekf,
+        );
+        let (alpha_sd, beta_sd) = ekf.sd();
+        result.ekf = Some(EkfSummary {
+            alpha_ms: ekf.alpha,
+            beta_ms: ekf.beta,
+            alpha_sd,
+            beta_sd,
+            updates: ekf.updates,
+            rejected: ekf.rejected,
+            unidentified: ekf.unidentified,
+        });
+    }
+    result.decode = Some(decode);
+    result.prefill = Some(prefill);
+    result.coefficients = Some(coefficients);
+
+    if count.is_finite() && count >= 1.0 {
+        let stride = ((count / options.max_backtest_requests.max(1) as f64).ceil() as i64).max(1);
+        let rows = query(
+            ctx,
+            &format!(
+                "SELECT * FROM requests WHERE supply_id = {id} AND \
+                 CAST(floor((date_part('epoch', ts) - {first_s}) / 3600) AS BIGINT) % {stride} = 0"
+            ),
+            "calibration: backtest requests",
+        )
+        .await?;
+        let reserve = deployment.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;
+        deployment.step_model = coefficients.step_model(reserve);
+        let trace = Trace::from_requests(&rows, deployment.engine.block_size)?;
+        if !trace.is_empty() {
+            // A request alone takes one step (α + β + γ·p) to its first token; what the measured c₀
+            // has beyond that is spent outside the engine loop.
+            let extra =
+                (coefficients.request_overhead_ms - coefficients.alpha_ms - coefficients.beta_ms)
+                    .max(0.0);
+            result.backtest = Some(backtest::run(
+                &deployment,
+                &trace,
+                observed(&rows)?,
+                extra,
+                options.seed,
+            )?);
+        }
+    }
+    Ok(result)
+}
+
+/// Measured TTFT, TPOT and E2E of the successful requests among `rows`.
+fn observed(rows: &[RecordBatch]) -> Result<Observed> {
+    let mut o = Observed::default();
+    for b in rows {
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .ok_or_else(|| Error::Calibration(format!("requests lack `{n}`")))
+        };
+        let ttft = col("ttft_ms")?.as_primitive::<Float64Type>();
+        let e2e = col("e2e_ms")?.as_primitive::<Float64Type>();
+        let out = col("completion_tokens")?.as_primitive::<Int64Type>();
+        let status = col("status")?.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            if (status.is_valid(i) && status.value(i) != "ok") || !ttft.is_valid(i) {
+                continue;
+            }
+            o.ttft_ms.push(ttft.value(i));
+            if e2e.is_valid(i) {
+                o.e2e_ms.push(e2e.value(i));
+                if out.value(i) > 1 {
+                    o.tpot_ms
+                        .push((e2e.value(i) - ttft.value(i)) / (out.value(i) - 1) as f64);
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// The `calibration` output table: one row per supply with the prior, the fitted coefficients and
+/// their standard errors, the EKF's final state and the backtest errors.
+pub fn table(results: &[SupplyCalibration]) -> Result<Table> {
+    type Getter = Box<dyn Fn(&SupplyCalibration) -> Option<f64>>;
+    let mut float_columns: Vec<(String, Getter)> = vec![
+        (
+            "prior_alpha_ms".into(),
+            Box::new(|c| c.prior.map(|p| p.alpha_ms)),
+        ),
+        (
+            "prior_beta_ms".into(),
+            Box::new(|c| c.prior.map(|p| p.beta_ms)),
+        ),
+        (
+            "prior_prefill_ms_per_token".into(),
+            Box::new(|c| c.prior.map(|p| p.prefill_ms_per_token)),
+        ),
+        (
+            "prior_request_overhead_ms".into(),
+            Box::new(|c| c.prior.map(|p| p.request_overhead_ms)),
+        ),
+        (
+            "alpha_ms".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.alpha.value)),
+        ),
+        (
+            "alpha_se".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.alpha.se)),
+        ),
+        (
+            "alpha_shrinkage".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.alpha.shrinkage)),
+        ),
+        (
+            "beta_ms".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.beta.value)),
+        ),
+        (
+            "beta_se".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.beta.se)),
+        ),
+        (
+            "beta_shrinkage".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.beta.shrinkage)),
+        ),
+        (
+            "batch_min".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.batch_min)),
+        ),
+        (
+            "batch_max".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.batch_max)),
+        ),
+        (
+            "itl_residual_sd_ms".into(),
+            Box::new(|c| c.decode.as_ref().map(|d| d.sigma_ms)),
+        ),
+        (
+            "prefill_ms_per_token".into(),
+            Box::new(|c| c.prefill.as_ref().map(|p| p.per_token.value)),
+        ),
+        (
+            "prefill_ms_per_token_se".into(),
+            Box::new(|c| c.prefill.as_ref().map(|p| p.per_token.se)),
+        ),
+        (
+            "request_overhead_ms".into(),
+            Box::new(|c| c.prefill.as_ref().map(|p| p.overhead.value)),
+        ),
+        (
+            "request_overhead_se".into(),
+            Box::new(|c| c.prefill.as_ref().map(|p| p.overhead.se)),
+        ),
+        (
+            "ekf_alpha_ms".into(),
+            Box::new(|c| c.ekf.map(|e| e.alpha_ms)),
+        ),
+        (
+            "ekf_alpha_sd".into(),
+            Box::new(|c| c.ekf.map(|e| e.alpha_sd)),
+        ),
+        ("ekf_beta_ms".into(), Box::new(|c| c.ekf.map(|e| e.beta_ms))),
+        ("ekf_beta_sd".into(), Box::new(|c| c.ekf.map(|e| e.beta_sd))),
+    ];
+    for (metric, pick) in [
+        (
+            "ttft",
+            (|b: &Backtest| b.ttft) as fn(&Backtest) -> super::MetricError,
+        ),
+        ("tpot", |b: &Backtest| b.tpot),
+        ("e2e", |b: &Backtest| b.e2e),
+    ] {
+        for (suffix, field) in [
+            (
+                "observed_p50_ms",
+                (|m: super::MetricError| m.observed_p50) as fn(super::MetricError) -> f64,
+            ),
+            ("predicted_p50_ms", |m| m.predicted_p50),
+            ("error_p50_pct", |m| m.error_p50_pct),
+            ("observed_p95_ms", |m| m.observed_p95),
+            ("predicted_p95_ms", |m| m.predicted_p95),
+            ("error_p95_pct", |m| m.error_p95_pct),
+        ] {
+            float_columns.push((
+                format!("{metric}_{suffix}"),
+                Box::new(move |c| c.backtest.as_ref().map(|b| field(pick(b)))),
+            ));
+        }
+    }
+    type CountGetter = fn(&SupplyCalibration) -> Option<i64>;
+    let int_columns: [(&str, CountGetter); 7] = [
+        ("windows_total", |c| {
+            c.decode.as_ref().map(|d| d.windows_total as i64)
+        }),
+        ("windows_used", |c| {
+            c.decode.as_ref().map(|d| d.windows_used as i64)
+        }),
+        ("windows_rejected", |c| {
+            c.decode.as_ref().map(|d| d.windows_rejected as i64)
+        }),
+        ("requests_used", |c| {
+            c.prefill.as_ref().map(|p| p.requests_used as i64)
+        }),
+        ("ekf_updates", |c| c.ekf.map(|e| e.updates as i64)),
+        ("ekf_rejected", |c| c.ekf.map(|e| e.rejected as i64)),
+        ("backtest_requests", |c| {
+            c.backtest.as_ref().map(|b| b.requests as i64)
+        }),
+    ];
+    let mut fields = vec![
+        Field::new("supply_id", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            results.iter().map(|c| c.supply_id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            results.iter().map(|c| c.status.as_str()),
+        )),
+    ];
+    for (name, get) in &int_columns {
+        fields.push(Field::new(*name, DataType::Int64, true));
+        columns.push(Arc::new(results.iter().map(get).collect::<Int64Array>()));
+    }
+    for (name, get) in &float_columns {
+        fields.push(Field::new(name.as_str(), DataType::Float64, true));
+        let values = results.iter().map(|c| get(c).filter(|x| x.is_finite()));
+        columns.push(Arc::new(values.collect::<Float64Array>()));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).context("calibration table")?;
+    Ok(Table {
+        name: "calibration".into(),
+        schema,
+        batches: vec![batch],
+    })
+}
