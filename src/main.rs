@@ -251,6 +251,15 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+/// Reads a pipeline file and validates it into a plan.
+fn load_plan(
+    path: &std::path::Path,
+    overrides: &Overrides,
+    catalog: &Catalog,
+) -> tunelake::Result<tunelake::config::Plan> {
+    PipelineFile::load(path)?.plan(path, overrides, catalog)
+}
+
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run {
@@ -259,7 +268,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
         } => {
             let path = pipeline.unwrap_or_else(|| PathBuf::from(DEMO_PIPELINE));
-            let plan = PipelineFile::load(&path)?.plan(
+            let plan = load_plan(
                 &path,
                 &Overrides {
                     as_of: overrides.as_of,
@@ -299,7 +308,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
         } => {
             let path = pipeline.unwrap_or_else(|| PathBuf::from(DEMO_PIPELINE));
-            let plan = PipelineFile::load(&path)?.plan(
+            let plan = load_plan(
                 &path,
                 &Overrides {
                     as_of,
@@ -317,11 +326,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Validate { pipeline } => {
-            let plan = PipelineFile::load(&pipeline)?.plan(
-                &pipeline,
-                &Overrides::default(),
-                &Catalog::bundled()?,
-            )?;
+            let plan = load_plan(&pipeline, &Overrides::default(), &Catalog::bundled()?)?;
             println!(
                 "{}: ok ({} supplies, window {} .. {})",
                 pipeline.display(),
@@ -446,7 +451,7 @@ fn simulate(
         })?;
     let catalog = Catalog::bundled()?;
     let path = PathBuf::from(file);
-    let plan = PipelineFile::load(&path)?.plan(&path, &Overrides::default(), &catalog)?;
+    let plan = load_plan(&path, &Overrides::default(), &catalog)?;
     let supply =
         plan.supplies
             .iter()
