@@ -387,28 +387,6 @@ fn fast_forward_is_exact() {
     }
 }
 
-/// Debug-profile speed check (the release figure comes from `cargo bench --bench simulator`).
-#[test]
-#[ignore = "timing; run with --ignored --nocapture"]
-fn timing_1m_azure_like_requests() {
-    let d = h100_llama3_8b(1);
-    let sat = azure_like(20_000, 1e4, 2);
-    let r = simulate(&d, &sat, &opts()).unwrap();
-    let rate = 0.8 * r.finished as f64 / r.makespan_s;
-    let trace = azure_like(1_000_000, rate, 3);
-    let t = std::time::Instant::now();
-    let r = simulate(&d, &trace, &opts()).unwrap();
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "1M requests at {rate:.1} req/s: {s:.2} s = {:.0} req/s; mean batch {:.1}, p95 TTFT {:.0} ms, {} steps ({} fast-forwarded)",
-        1e6 / s,
-        r.mean_batch,
-        r.ttft_ms.p95,
-        r.steps,
-        r.fast_forwarded_steps
-    );
-}
-
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 16,
