@@ -12,6 +12,8 @@ pub mod generate;
 pub mod hash;
 pub mod ingest;
 pub mod pipeline;
+pub mod recommend;
+pub mod search;
 pub mod simulation;
 pub mod sinks;
 pub mod sql;

@@ -300,6 +300,19 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     summary.gpu_metrics.rows_valid,
                     quarantined
                 );
+                println!(
+                    "  report: {}/_runs/run_id={}/report.json, snippets under snippets/<supply_id>/",
+                    summary.out, summary.run_id
+                );
+                for (s, r) in summary.search.iter().zip(&summary.analysis.recommendations) {
+                    println!(
+                        "\n[{}] {} ({} candidates, {} simulated requests)\n  {}",
+                        s.supply_id, s.status, s.candidates, s.simulated_requests, r.analysis_summary
+                    );
+                    if s.status == "recommended" {
+                        println!("  snippet: {}", r.recommended_config_snippet);
+                    }
+                }
             }
         }
         Command::Calibrate {

@@ -1,6 +1,6 @@
-//! The one place the stages are chained: ingest → features → calibration → (workloads → simulation
-//! → search → recommend, as they land) → sinks. Each stage is a function from typed input to typed
-//! output; only ingest and sinks touch storage.
+//! The one place the stages are chained: ingest → features → workloads → calibration → search
+//! (simulation fanned out over candidates) → recommend → sinks. Each stage is a function from typed
+//! input to typed output; only ingest and sinks touch storage.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,7 +14,10 @@ use crate::config::Plan;
 use crate::error::Result;
 use crate::features::{self, Table};
 use crate::ingest::{self, IngestInput, TableIngest};
-use crate::sinks::output::{self, RunOutputs};
+use crate::error::Context;
+use crate::recommend::{self, SupplyRecommendation};
+use crate::search::{self, SearchInput, SearchResult, Strategy};
+use crate::sinks::output::{self, Artifact, RunOutputs};
 use crate::storage::Location;
 use crate::workloads;
 
@@ -29,6 +32,21 @@ pub struct RunSummary {
     pub stage_seconds: BTreeMap<String, f64>,
     /// Per supply: fitted coefficients and the backtest's model error on this window's data.
     pub calibration: Vec<SupplyCalibration>,
+    /// The analysis response written to `report.json`.
+    pub analysis: recommend::Analysis,
+    /// Per supply: how the search went.
+    pub search: Vec<SearchSummary>,
+}
+
+/// The search of one supply, in brief (for the manifest and the terminal).
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchSummary {
+    pub supply_id: String,
+    pub status: &'static str,
+    pub candidates: usize,
+    pub pruned: usize,
+    pub simulated_requests: u64,
+    pub exhaustive_requests: u64,
 }
 
 /// Told when each stage starts, so a terminal can show where a long run is.
@@ -88,11 +106,45 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
 
     timings.start("workloads");
     let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
-    tables.extend(workloads.tables);
+    tables.extend(workloads.tables.iter().cloned());
 
     timings.start("calibration");
     let calibration = calibrate_lake(plan, &lake).await?;
     tables.push(calibration::table(&calibration)?);
+
+    timings.start("search");
+    let catalog = Catalog::bundled()?;
+    let analysis_id = recommend::stable_uuid(&[&plan.run_id, &plan.seed.to_string()]);
+    let mut searches = Vec::new();
+    let mut recommendations = Vec::new();
+    let mut snippets = Vec::new();
+    for (supply, fitted) in plan.supplies.iter().zip(&calibration) {
+        let traffic =
+            workloads::traffic(&lake.ctx, &plan.window, &workloads.model, Some(&supply.id))
+                .await?;
+        let analysed = analyse_supply(plan, &catalog, supply, fitted, &workloads, &traffic, &analysis_id)?;
+        searches.extend(analysed.search);
+        snippets.extend(analysed.snippets);
+        recommendations.push(analysed.recommendation);
+    }
+    tables.extend(search::tables(&searches)?);
+
+    timings.start("recommend");
+    tables.push(recommend::table(&analysis_id, &recommendations)?);
+    let analysis = recommend::Analysis {
+        analysis_id: analysis_id.clone(),
+        recommendations: recommendations
+            .iter()
+            .map(|r| r.recommendation.clone())
+            .collect(),
+    };
+    let mut artifacts = vec![Artifact {
+        relative: "report.json".into(),
+        bytes: serde_json::to_vec_pretty(&analysis)
+            .context("serialising report.json")?
+            .into(),
+    }];
+    artifacts.extend(snippets);
 
     timings.start("sinks");
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
@@ -104,6 +156,23 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
         gpu_metrics: lake.gpu_metrics,
         stage_seconds: BTreeMap::new(),
         calibration,
+        search: recommendations
+            .iter()
+            .map(|r| {
+                let s = searches
+                    .iter()
+                    .find(|s| s.supply_id == r.recommendation.target_supply_id);
+                SearchSummary {
+                    supply_id: r.recommendation.target_supply_id.clone(),
+                    status: r.status.as_str(),
+                    candidates: s.map_or(0, |s| s.candidates),
+                    pruned: s.map_or(0, |s| s.pruned.values().sum()),
+                    simulated_requests: s.map_or(0, |s| s.simulated_requests),
+                    exhaustive_requests: s.map_or(0, |s| s.exhaustive_requests),
+                }
+            })
+            .collect(),
+        analysis,
     };
     let manifest = manifest(plan, &summary, &timings.seconds);
     output::commit(
@@ -112,7 +181,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
             run_id: &plan.run_id,
             run_date: plan.window.end.date_naive(),
             tables: &tables,
-            artifacts: &[],
+            artifacts: &artifacts,
             manifest: &manifest,
         },
     )
@@ -120,6 +189,88 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     timings.stop();
     summary.stage_seconds = timings.seconds;
     Ok(summary)
+}
+
+/// What the search and recommend stages produced for one supply.
+struct SupplyAnalysis {
+    search: Option<SearchResult>,
+    recommendation: SupplyRecommendation,
+    snippets: Vec<Artifact>,
+}
+
+/// Snippet files as run artifacts under `snippets/<supply_id>/`.
+fn artifacts(supply: &crate::config::Supply, files: Vec<recommend::render::SnippetFile>) -> Vec<Artifact> {
+    files
+        .into_iter()
+        .map(|f| Artifact {
+            relative: format!("snippets/{}/{}", supply.id, f.name),
+            bytes: f.text.into(),
+        })
+        .collect()
+}
+
+/// Search → recommend → snippets for one supply (a hosted API skips the search).
+fn analyse_supply(
+    plan: &Plan,
+    catalog: &Catalog,
+    supply: &crate::config::Supply,
+    fitted: &SupplyCalibration,
+    workloads: &workloads::Workloads,
+    traffic: &workloads::Traffic,
+    analysis_id: &str,
+) -> Result<SupplyAnalysis> {
+    let snippet = |before, after| {
+        let target = recommend::render::Target { supply, catalog };
+        let mut renderers = vec![recommend::render::for_engine(supply.engine)];
+        if !supply.engine.is_hosted() {
+            renderers.push(&recommend::render::OpenAiClient);
+        }
+        let files = renderers
+            .into_iter()
+            .flat_map(|r| r.render(&target, before, after))
+            .collect();
+        artifacts(supply, files)
+    };
+    if supply.engine.is_hosted() || traffic.is_empty() {
+        return Ok(SupplyAnalysis {
+            search: None,
+            recommendation: recommend::hosted(supply, analysis_id, traffic.len()),
+            snippets: artifacts(supply, recommend::render::client_defaults(supply)),
+        });
+    }
+    let input = SearchInput {
+        supply,
+        catalog,
+        traffic,
+        calibrated: fitted.coefficients.map(|coefficients| search::Calibrated { coefficients }),
+        seed: plan.seed,
+        strategy: Strategy::SuccessiveHalving,
+    };
+    let evaluator = search::Evaluator::new(&input)?;
+    let result = search::search(&evaluator)?;
+    let recommendation = recommend::recommend(&recommend::RecommendInput {
+        supply,
+        evaluator: &evaluator,
+        search: &result,
+        classes: &workloads.classes,
+        request_classes: &traffic.classes,
+        model_error: fitted.backtest.as_ref().map(|b| recommend::ModelError {
+            ttft_pct: b.ttft.error_p95_pct.abs(),
+            tpot_pct: b.tpot.error_p95_pct.abs(),
+            e2e_pct: b.e2e.error_p95_pct.abs(),
+        }),
+        analysis_id,
+        seed: plan.seed,
+    })?;
+    let snippets = match (&recommendation.baseline, &recommendation.recommended) {
+        (Some(before), Some(after)) => snippet(before, after),
+        _ => Vec::new(),
+    };
+    Ok(SupplyAnalysis {
+        search: Some(result),
+        recommendation,
+        snippets,
+    })
 }
 
 async fn ingest_window(plan: &Plan, lake: Location) -> Result<ingest::Lake> {
@@ -178,6 +329,8 @@ fn manifest(
         "rows": summary.rows,
         "quarantine": {"requests": quarantine(&summary.requests), "gpu_metrics": quarantine(&summary.gpu_metrics)},
         "stage_seconds": stage_seconds,
+        "search": summary.search,
+        "analysis_id": summary.analysis.analysis_id,
         "model_error": summary.calibration.iter().map(|c| json!({
             "supply_id": c.supply_id,
             "status": c.status,

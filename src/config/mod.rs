@@ -91,6 +91,30 @@ impl Engine {
     pub fn is_hosted(self) -> bool {
         self == Engine::Openai
     }
+
+    /// Whether the engine has a setting for `knob` (a search option's name). TGI has no block-size,
+    /// prefix-caching or chunked-prefill switch and speculates without a draft model; Triton's
+    /// TensorRT-LLM models fix TP, block size, token budget, KV dtype and drafts when the engine is
+    /// built, not in `config.pbtxt`; a hosted API exposes none.
+    pub fn supports(self, knob: &str) -> bool {
+        match self {
+            Engine::Vllm | Engine::Trtllm => true,
+            Engine::Tgi => !matches!(
+                knob,
+                "block_size" | "enable_prefix_caching" | "enable_chunked_prefill" | "speculative"
+            ),
+            Engine::Triton => matches!(
+                knob,
+                "gpu"
+                    | "replicas"
+                    | "max_num_seqs"
+                    | "gpu_memory_utilization"
+                    | "enable_prefix_caching"
+                    | "enable_chunked_prefill"
+            ),
+            Engine::Openai => false,
+        }
+    }
 }
 
 /// A serving supply: one model deployment (or hosted API) that apps send requests to.
@@ -134,6 +158,21 @@ pub struct Price {
 pub struct Slo {
     pub p95_ttft_ms: f64,
     pub p95_tpot_ms: f64,
+    /// Error budget: the largest share of requests that may fail (rejected, or not finished within
+    /// `timeout_s`) under a recommended configuration.
+    #[serde(default = "default_error_budget")]
+    pub error_budget: f64,
+    /// Client timeout: a request unfinished this long after arrival counts as failed.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: f64,
+}
+
+fn default_error_budget() -> f64 {
+    0.001
+}
+
+fn default_timeout_s() -> f64 {
+    120.0
 }
 
 /// The supply's current engine configuration, in the engine-neutral vocabulary the simulator and the
@@ -164,9 +203,13 @@ pub struct Speculative {
 }
 
 /// What the search may try for a supply. Empty lists mean "keep the current value".
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchOptions {
+    /// Traffic to plan for, as a multiple of the observed: every candidate is simulated on the window
+    /// and on its peak hour with arrival rates multiplied by this.
+    #[serde(default = "default_growth")]
+    pub growth: f64,
     #[serde(default)]
     pub gpu: Vec<String>,
     #[serde(default)]
@@ -189,11 +232,69 @@ pub struct SearchOptions {
     pub kv_cache_dtype: Vec<String>,
     #[serde(default)]
     pub speculative: Vec<Speculative>,
-    /// Guardrail (seed 001): largest allowed relative change per knob, e.g. `max_num_seqs = 1.0`
-    /// allows at most doubling or halving... expressed as |new/old − 1|.
+    /// Guardrail (seed 001): largest allowed relative change per numeric knob, as |new/old − 1|;
+    /// `max_num_seqs = 1.0` allows at most doubling it.
     #[serde(default)]
     pub max_delta: BTreeMap<String, f64>,
+    /// Guardrail: hard `[min, max]` per numeric knob, whatever the lists above say.
+    #[serde(default)]
+    pub bounds: BTreeMap<String, [f64; 2]>,
 }
+
+fn default_growth() -> f64 {
+    1.0
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            growth: default_growth(),
+            gpu: Vec::new(),
+            tensor_parallel_size: Vec::new(),
+            replicas: Vec::new(),
+            block_size: Vec::new(),
+            max_num_seqs: Vec::new(),
+            max_num_batched_tokens: Vec::new(),
+            gpu_memory_utilization: Vec::new(),
+            enable_prefix_caching: Vec::new(),
+            enable_chunked_prefill: Vec::new(),
+            kv_cache_dtype: Vec::new(),
+            speculative: Vec::new(),
+            max_delta: BTreeMap::new(),
+            bounds: BTreeMap::new(),
+        }
+    }
+}
+
+impl SearchOptions {
+    /// Each knob with whether the search may vary it.
+    pub fn given(&self) -> [(&'static str, bool); 11] {
+        [
+            ("gpu", !self.gpu.is_empty()),
+            ("tensor_parallel_size", !self.tensor_parallel_size.is_empty()),
+            ("replicas", !self.replicas.is_empty()),
+            ("block_size", !self.block_size.is_empty()),
+            ("max_num_seqs", !self.max_num_seqs.is_empty()),
+            ("max_num_batched_tokens", !self.max_num_batched_tokens.is_empty()),
+            ("gpu_memory_utilization", !self.gpu_memory_utilization.is_empty()),
+            ("enable_prefix_caching", !self.enable_prefix_caching.is_empty()),
+            ("enable_chunked_prefill", !self.enable_chunked_prefill.is_empty()),
+            ("kv_cache_dtype", !self.kv_cache_dtype.is_empty()),
+            ("speculative", !self.speculative.is_empty()),
+        ]
+    }
+}
+
+/// Numeric knobs that guardrails (`max_delta`, `bounds`) apply to.
+pub const NUMERIC_KNOBS: [&str; 7] = [
+    "replicas",
+    "tensor_parallel_size",
+    "block_size",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "gpu_memory_utilization",
+    "num_speculative_tokens",
+];
 
 /// Settings that command-line flags override.
 #[derive(Debug, Clone, Default)]
@@ -330,8 +431,41 @@ fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
         key: key(field),
         message,
     };
-    if !(supply.slo.p95_ttft_ms > 0.0 && supply.slo.p95_tpot_ms > 0.0) {
-        return Err(bad("slo", "SLO targets must be positive".into()));
+    if !(supply.slo.p95_ttft_ms > 0.0 && supply.slo.p95_tpot_ms > 0.0 && supply.slo.timeout_s > 0.0)
+    {
+        return Err(bad("slo", "SLO targets and timeout_s must be positive".into()));
+    }
+    if !(0.0..1.0).contains(&supply.slo.error_budget) {
+        return Err(bad("slo.error_budget", "must be in [0, 1)".into()));
+    }
+    let options = &supply.options;
+    for (knob, given) in options.given() {
+        if given && !supply.engine.supports(knob) {
+            return Err(bad(
+                &format!("options.{knob}"),
+                format!("{:?} has no setting for {knob}", supply.engine),
+            ));
+        }
+    }
+    if !(options.growth.is_finite() && options.growth > 0.0) {
+        return Err(bad("options.growth", "must be positive".into()));
+    }
+    for key in options.max_delta.keys().chain(options.bounds.keys()) {
+        if !NUMERIC_KNOBS.contains(&key.as_str()) {
+            return Err(bad(
+                "options",
+                format!(
+                    "`{key}` is not a numeric knob; guardrails apply to {}",
+                    NUMERIC_KNOBS.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some((key, _)) = options.max_delta.iter().find(|(_, d)| !(**d >= 0.0)) {
+        return Err(bad("options.max_delta", format!("`{key}` must be ≥ 0")));
+    }
+    if let Some((key, _)) = options.bounds.iter().find(|(_, [lo, hi])| !(lo <= hi)) {
+        return Err(bad("options.bounds", format!("`{key}` needs min ≤ max")));
     }
     if supply.engine.is_hosted() {
         if supply.price.per_1k_input.is_none() || supply.price.per_1k_output.is_none() {

@@ -22,6 +22,33 @@ impl Table {
     pub fn rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
+
+    /// A table of serde rows under an explicit schema (`(column, type)`, all nullable), so every
+    /// column has a stable type for DuckDB, pandas and Spark even when a run has no rows.
+    pub fn from_rows<T: serde::Serialize>(
+        name: &str,
+        columns: &[(&str, arrow::datatypes::DataType)],
+        rows: &[T],
+    ) -> Result<Table> {
+        use arrow::datatypes::{Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(c, t)| Field::new(*c, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let context = format!("building the `{name}` table");
+        let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+            .build_decoder()
+            .context(context.clone())?;
+        decoder.serialize(rows).context(context.clone())?;
+        let batches = decoder.flush().context(context)?.into_iter().collect();
+        Ok(Table {
+            name: name.to_string(),
+            schema,
+            batches,
+        })
+    }
 }
 
 /// Runs every feature query of `sql/features/` over the `requests` and `gpu_metrics` tables of `ctx`.

@@ -206,7 +206,8 @@ impl Deployment {
     }
 
     /// Number of GPU KV blocks per replica: `num_gpu_blocks_override`, or
-    /// (memory × gpu_memory_utilization − weights/TP − activation reserve) / (block bytes / TP), where KV
+    /// (memory × gpu_memory_utilization − weights/TP (draft included) − activation reserve) / (block
+    /// bytes / TP), where KV
     /// heads are sharded over TP (replicated when TP exceeds the KV head count).
     pub fn num_gpu_blocks(&self) -> Result<u64> {
         if let Some(n) = self.engine.num_gpu_blocks_override {
@@ -214,7 +215,13 @@ impl Deployment {
         }
         let tp = self.tensor_parallel_size.max(1) as f64;
         let kv_shards = tp.min(self.model.num_kv_heads as f64);
-        let weights = self.model.weight_bytes(self.engine.dtype) / tp;
+        // A speculative draft model lives on the same GPUs, sharded the same way.
+        let weights = (self.model.weight_bytes(self.engine.dtype)
+            + self
+                .draft_model
+                .as_ref()
+                .map_or(0.0, |m| m.weight_bytes(self.engine.dtype)))
+            / tp;
         let reserve = self.step_model.activation_reserve_bytes();
         let avail =
             self.gpu.memory_bytes() * self.engine.gpu_memory_utilization - weights - reserve;

@@ -120,9 +120,21 @@ pub struct RooflineCost {
 }
 
 impl StepCost {
-    /// Prepares the evaluator for `model` on the deployment's GPU and TP degree.
+    /// Prepares the evaluator for `model` on the deployment's GPU and TP degree. A linear model is
+    /// fitted to the deployment's own model; for another one (a speculative draft) its coefficients
+    /// are scaled by the ratio of weight bytes, since small-batch steps are bound by reading weights.
     pub fn new(dep: &Deployment, model: &ModelSpec) -> StepCost {
         match &dep.step_model {
+            StepTimeModel::Linear(p) if model.id != dep.model.id => {
+                let r = model.weight_bytes(dep.engine.dtype) / dep.model.weight_bytes(dep.engine.dtype);
+                StepCost::Linear(LinearParams {
+                    alpha_ms: p.alpha_ms * r,
+                    beta_ms: p.beta_ms * r,
+                    gamma_ms: p.gamma_ms * r,
+                    delta_ms: p.delta_ms * r,
+                    activation_reserve_gib: p.activation_reserve_gib,
+                })
+            }
             StepTimeModel::Linear(p) => StepCost::Linear(p.clone()),
             StepTimeModel::Roofline(p) => StepCost::Roofline(RooflineCost::new(
                 p,

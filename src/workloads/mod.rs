@@ -367,22 +367,60 @@ pub async fn characterize_with(
     })
 }
 
-/// The window's requests as a simulator trace (the real arrivals), each request tagged with its
-/// class, for the search to replay. Holds the window's requests in memory, as any trace does.
-pub async fn window_trace(
+/// The window's requests (of one supply, or all), each with its workload class, in arrival order:
+/// what the search replays. Holds the requests in memory, as any trace does.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    pub batches: Vec<RecordBatch>,
+    /// Class of each request, in batch order.
+    pub classes: Vec<u16>,
+    /// Seconds from the window start to the first request.
+    pub offset_s: f64,
+}
+
+impl Traffic {
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// The requests as a simulator trace for an engine with `block_size`-token KV blocks (prefix
+    /// hashes depend on it), each tagged with its class. Request `i` of the trace is request `i` of
+    /// the batches.
+    pub fn trace(&self, block_size: u32) -> Result<Trace> {
+        // The query's arrival order is kept by `from_requests` (a stable sort of sorted input).
+        let mut requests = Trace::from_requests(&self.batches, block_size)?.into_inner();
+        for (r, class) in requests.iter_mut().zip(&self.classes) {
+            r.class = *class;
+        }
+        Trace::new(requests)
+    }
+}
+
+/// The window's requests, of `supply_id` only when given, classified by `model`.
+pub async fn traffic(
     ctx: &SessionContext,
     window: &Window,
     model: &Model,
-    block_size: u32,
-) -> Result<Trace> {
-    let batches = requests_frame(ctx, window)
-        .await?
-        .collect()
-        .await
-        .context(QUERY_CONTEXT)?;
+    supply_id: Option<&str>,
+) -> Result<Traffic> {
+    let mut frame = requests_frame(ctx, window).await?;
+    if let Some(id) = supply_id {
+        frame = frame
+            .filter(datafusion::prelude::col("supply_id").eq(datafusion::prelude::lit(id)))
+            .context(QUERY_CONTEXT)?;
+    }
+    let batches = frame.collect().await.context(QUERY_CONTEXT)?;
     let mut counts = PrefixCounts::default();
+    let mut first_ts = i64::MAX;
     for batch in &batches {
-        visit_batch(batch, &mut |row: &Row| counts.add(row))?;
+        visit_batch(batch, &mut |row: &Row| {
+            counts.add(row);
+            first_ts = first_ts.min(row.ts);
+        })?;
     }
     let mut classes = Vec::new();
     for batch in &batches {
@@ -390,12 +428,26 @@ pub async fn window_trace(
             classes.push(model.assign(&counts.features(row)))
         })?;
     }
-    // The query's arrival order is kept by `from_requests` (a stable sort of sorted input).
-    let mut requests = Trace::from_requests(&batches, block_size)?.into_inner();
-    for (r, class) in requests.iter_mut().zip(classes) {
-        r.class = class;
-    }
-    Trace::new(requests)
+    let offset_s = if classes.is_empty() {
+        0.0
+    } else {
+        (first_ts - window.start.timestamp_micros()) as f64 / 1e6
+    };
+    Ok(Traffic {
+        batches,
+        classes,
+        offset_s,
+    })
+}
+
+/// The window's requests as a simulator trace (the real arrivals), each tagged with its class.
+pub async fn window_trace(
+    ctx: &SessionContext,
+    window: &Window,
+    model: &Model,
+    block_size: u32,
+) -> Result<Trace> {
+    traffic(ctx, window, model, None).await?.trace(block_size)
 }
 
 /// Serializable summary of the stage for manifests and reports.

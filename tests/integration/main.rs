@@ -10,6 +10,8 @@ mod golden;
 mod import;
 mod ingest;
 mod pipeline;
+mod search;
 mod simulation;
+mod snippets;
 mod support;
 mod workloads;

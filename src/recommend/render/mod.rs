@@ -1,0 +1,228 @@
+//! Snippet renderers: a configuration change written the way each engine (or client) takes it, with
+//! flag and key names as the current versions spell them (checked against the lists in
+//! `../shared/reference/engine-flags/` by the conformance tests).
+
+mod openai;
+mod tgi;
+mod trtllm;
+mod triton;
+mod vllm;
+
+use crate::catalog::Catalog;
+use crate::config::{Engine, Supply};
+use crate::search::ServingConfig;
+
+pub use openai::{OpenAiClient, client_defaults};
+pub use tgi::Tgi;
+pub use trtllm::TrtLlm;
+pub use triton::Triton;
+pub use vllm::Vllm;
+
+/// What a snippet is for: the supply, and the catalog to size memory fractions with.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub supply: &'a Supply,
+    pub catalog: &'a Catalog,
+}
+
+/// One rendered file, written to `snippets/<supply_id>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnippetFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// Renders the change from `before` to `after` for one engine or client.
+pub trait Renderer: Sync {
+    /// The engine whose settings it writes (`Openai` for the client defaults).
+    fn engine(&self) -> Engine;
+    /// The files that apply `after` to a supply running `before`.
+    fn render(&self, target: &Target, before: &ServingConfig, after: &ServingConfig)
+    -> Vec<SnippetFile>;
+}
+
+/// Every renderer, for the conformance suite.
+pub fn all() -> [&'static dyn Renderer; 5] {
+    [&Vllm, &Tgi, &TrtLlm, &Triton, &OpenAiClient]
+}
+
+/// The renderer of a supply's engine.
+pub fn for_engine(engine: Engine) -> &'static dyn Renderer {
+    match engine {
+        Engine::Vllm => &Vllm,
+        Engine::Tgi => &Tgi,
+        Engine::Trtllm => &TrtLlm,
+        Engine::Triton => &Triton,
+        Engine::Openai => &OpenAiClient,
+    }
+}
+
+/// The comment header of a snippet: what it is, then one line per changed knob; GPU type and
+/// replica count are marked as the orchestrator's to apply.
+fn header(prefix: &str, title: &str, before: &ServingConfig, after: &ServingConfig) -> String {
+    let mut text = format!("{prefix} tunelake: {title}\n");
+    for ch in after.changes_from(before) {
+        let note = if matches!(ch.knob, "gpu" | "replicas") {
+            " (set in the orchestrator, not the engine)"
+        } else {
+            ""
+        };
+        text.push_str(&format!("{prefix} {}{note}\n", ch.describe()));
+    }
+    text
+}
+
+/// Whether `config` must set `knob`: always when there is no `base`, else when it differs.
+fn differs(config: &ServingConfig, base: Option<&ServingConfig>, knob: &str) -> bool {
+    base.is_none_or(|b| config.changes_from(b).iter().any(|ch| ch.knob == knob))
+}
+
+/// vLLM's name for a KV-cache dtype (TRT-LLM shares the `fp8` / `auto` spellings).
+fn kv_dtype_name(config: &ServingConfig) -> &'static str {
+    use crate::simulation::KvCacheDtype::*;
+    match config.kv_cache_dtype {
+        Auto => "auto",
+        Fp16 => "float16",
+        Bf16 => "bfloat16",
+        Fp8 => "fp8",
+    }
+}
+
+/// A launch command as tokens, edited flag by flag. Quoted arguments (a JSON value) stay one token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CommandLine(Vec<String>);
+
+impl CommandLine {
+    /// Splits on whitespace outside single or double quotes; line continuations are dropped.
+    fn parse(text: &str) -> CommandLine {
+        let mut tokens = Vec::new();
+        let mut token = String::new();
+        let mut quote = None;
+        for c in text.replace("\\\n", " ").chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    token.push(c);
+                }
+                (Some(q), _) if c == q => {
+                    quote = None;
+                    token.push(c);
+                }
+                (None, c) if c.is_whitespace() => {
+                    if !token.is_empty() {
+                        tokens.push(std::mem::take(&mut token));
+                    }
+                }
+                _ => token.push(c),
+            }
+        }
+        if !token.is_empty() {
+            tokens.push(token);
+        }
+        CommandLine(tokens)
+    }
+
+    /// Whether `token` spells one of `names` (also as `name=value`, or with underscores for dashes).
+    fn spells(token: &str, names: &[&str]) -> bool {
+        let flag = token.split('=').next().unwrap_or(token);
+        let dashed = format!("--{}", flag.trim_start_matches('-').replace('_', "-"));
+        names
+            .iter()
+            .any(|n| flag == *n || (flag.starts_with("--") && dashed == *n))
+    }
+
+    /// Removes every occurrence of the flags `names`, with their value when `takes_value`.
+    fn remove(&mut self, names: &[&str], takes_value: bool) {
+        let mut out = Vec::with_capacity(self.0.len());
+        let mut skip_value = false;
+        for t in self.0.drain(..) {
+            if skip_value {
+                skip_value = false;
+                if !t.starts_with('-') {
+                    continue;
+                }
+            }
+            if Self::spells(&t, names) {
+                skip_value = takes_value && !t.contains('=');
+                continue;
+            }
+            out.push(t);
+        }
+        self.0 = out;
+    }
+
+    /// Sets flag `names[0]` (aliases after it) to `value`, replacing any earlier setting in place.
+    fn set(&mut self, names: &[&str], value: &str) {
+        let at = self.0.iter().position(|t| Self::spells(t, names));
+        match at {
+            Some(i) => {
+                let has_separate_value = !self.0[i].contains('=')
+                    && self.0.get(i + 1).is_some_and(|v| !v.starts_with("--"));
+                self.0[i] = names[0].to_string();
+                if has_separate_value {
+                    self.0[i + 1] = value.to_string();
+                } else {
+                    self.0.insert(i + 1, value.to_string());
+                }
+                let rest: Vec<String> = self.0.split_off(i + 2);
+                let mut tail = CommandLine(rest);
+                tail.remove(names, true);
+                self.0.extend(tail.0);
+            }
+            None => self.0.extend([names[0].to_string(), value.to_string()]),
+        }
+    }
+
+    /// Sets a boolean flag pair: `on` when true, `off` when false; `others` are removed too.
+    fn switch(&mut self, value: bool, on: &str, off: &str, others: &[&str]) {
+        let mut all = vec![on, off];
+        all.extend_from_slice(others);
+        self.remove(&all, false);
+        self.0.push(if value { on } else { off }.to_string());
+    }
+
+    /// One token per line after the program and its positional arguments, joined by `\`.
+    fn pretty(&self) -> String {
+        let mut out = String::new();
+        for (i, t) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push_str(if t.starts_with('-') { " \\\n    " } else { " " });
+            }
+            out.push_str(t);
+        }
+        out
+    }
+}
+
+/// Single-quotes `text` for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A shell script showing a launch command before (commented out) and after the change.
+fn launch_script(
+    file: &str,
+    title: &str,
+    supply: &Supply,
+    (before, after): (&ServingConfig, &ServingConfig),
+    (old, new): (&CommandLine, &CommandLine),
+) -> SnippetFile {
+    let mut text = "#!/bin/sh\n".to_string();
+    text.push_str(&header(
+        "#",
+        &format!("{title} for supply `{}`.", supply.id),
+        before,
+        after,
+    ));
+    text.push_str("#\n# Before:\n");
+    for line in old.pretty().lines() {
+        text.push_str(&format!("#   {line}\n"));
+    }
+    text.push_str("# After:\n");
+    text.push_str(&new.pretty());
+    text.push('\n');
+    SnippetFile {
+        name: file.into(),
+        text,
+    }
+}

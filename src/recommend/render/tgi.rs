@@ -1,0 +1,84 @@
+//! Hugging Face TGI `text-generation-launcher` flags (v3.3).
+//!
+//! TGI has no KV block size, prefix-caching or chunked-prefill switch on its command line (both are
+//! always on in its v3 engine) and speculates with n-grams or Medusa heads (`--speculate N`), not
+//! with a separate draft model, so the search leaves those knobs alone for TGI supplies.
+
+use super::{CommandLine, Renderer, SnippetFile, Target, differs, launch_script};
+use crate::config::Engine;
+use crate::search::ServingConfig;
+use crate::simulation::KvCacheDtype;
+
+pub struct Tgi;
+
+impl Tgi {
+    fn apply(c: &mut CommandLine, config: &ServingConfig, base: Option<&ServingConfig>) {
+        let differs = |knob: &str| differs(config, base, knob);
+        let settings = [
+            (
+                "tensor_parallel_size",
+                "--num-shard",
+                config.tensor_parallel_size.to_string(),
+            ),
+            ("max_num_seqs", "--max-batch-size", config.max_num_seqs.to_string()),
+            (
+                "max_num_batched_tokens",
+                "--max-batch-prefill-tokens",
+                config.max_num_batched_tokens.to_string(),
+            ),
+            (
+                "gpu_memory_utilization",
+                "--cuda-memory-fraction",
+                config.gpu_memory_utilization.to_string(),
+            ),
+        ];
+        for (knob, flag, value) in settings {
+            if differs(knob) {
+                c.set(&[flag], &value);
+            }
+        }
+        if differs("kv_cache_dtype") {
+            c.remove(&["--kv-cache-dtype"], true);
+            if config.kv_cache_dtype == KvCacheDtype::Fp8 {
+                c.set(&["--kv-cache-dtype"], "fp8_e4m3fn");
+            }
+        }
+    }
+}
+
+impl Renderer for Tgi {
+    fn engine(&self) -> Engine {
+        Engine::Tgi
+    }
+
+
+    fn render(
+        &self,
+        target: &Target,
+        before: &ServingConfig,
+        after: &ServingConfig,
+    ) -> Vec<SnippetFile> {
+        let supply = target.supply;
+        let old = match &supply.config.launch_command {
+            Some(text) => CommandLine::parse(text),
+            None => {
+                let mut c = CommandLine(vec![
+                    "text-generation-launcher".into(),
+                    "--model-id".into(),
+                    supply.model.clone(),
+                ]);
+                Self::apply(&mut c, before, None);
+                c
+            }
+        };
+        let mut new = old.clone();
+        Self::apply(&mut new, after, Some(before));
+        vec![launch_script(
+            "tgi.sh",
+            "TGI launcher command (text-generation-launcher v3.3 flags)",
+            supply,
+            (before, after),
+            (&old, &new),
+        )]
+    }
+}
