@@ -1,5 +1,6 @@
-//! Workload clustering throughput: k-means++ with automatic k (2..=10) on the 100k-request sample,
-//! then assignment of every request, on synthetic feature vectors drawn from seeded lognormals
+//! Workload clustering throughput: the Gaussian mixture with automatic k (BIC over 2..=10
+//! components, EM from k-means++, grouped by mode) on the 100k-request sample, then assignment of
+//! every request, on synthetic feature vectors drawn from seeded lognormals
 //! (four shapes like the generated lake's apps; no lake needed).
 //!
 //! Run: `cargo bench --bench workloads` (10M requests; issue 5 target ≤ 10 s on 2 cores).

@@ -7,7 +7,9 @@
 //! 1. count how many requests of the window carry each prefix id, and keep a deterministic sample
 //!    of at most [`SAMPLE_SIZE`] requests (the smallest hashes of (seed, request_id), independent of
 //!    batch boundaries and thread count); its [`FeatureVector`]s are clustered by
-//!    [`kmeans::cluster`] with k in [`K_RANGE`];
+//!    [`gmm::cluster`]: a full-covariance Gaussian mixture with the number of components chosen by
+//!    BIC in [`K_RANGE`], components grouped into classes by the modes of the density (see
+//!    [`gmm`] for why not k-means);
 //! 2. every request is assigned to its class and folded into per-class accumulators; nothing
 //!    per-request is kept.
 //!
@@ -25,10 +27,12 @@
 //! splits one conversation into a "first turn" and a "later turns" class (observed on the generated
 //! chat app), whereas every turn of a session shares its depth.
 
-pub mod kmeans;
+pub mod gmm;
+mod kmeans;
 pub mod naming;
 pub mod resample;
 mod stats;
+pub mod vector;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -47,12 +51,13 @@ use crate::features::Table;
 use crate::simulation::rng::hash64;
 use crate::simulation::trace::Trace;
 
-pub use kmeans::{FeatureVector, Model, adjusted_rand_index, cluster};
+pub use gmm::{Model, cluster};
 pub use stats::{AppShare, Burstiness, Diurnal, Percentiles, WorkloadClass};
+pub use vector::{FeatureVector, adjusted_rand_index};
 
 /// Most requests clustered to choose k and the centroids.
 pub const SAMPLE_SIZE: usize = 100_000;
-/// Candidate numbers of classes.
+/// Candidate numbers of mixture components (the classes are their modes: at most that many).
 pub const K_RANGE: RangeInclusive<usize> = 2..=10;
 
 /// What the stage hands on: the model (to classify other traffic), typed classes, and the tables
@@ -329,7 +334,8 @@ pub async fn characterize(ctx: &SessionContext, window: &Window, seed: u64) -> R
     characterize_with(ctx, window, seed, K_RANGE).await
 }
 
-/// [`characterize`] with the candidate numbers of classes given (e.g. `4..=4` to fix k).
+/// [`characterize`] with the candidate numbers of mixture components given (e.g. `4..=4` to fix
+/// it; components with one mode still form one class).
 pub async fn characterize_with(
     ctx: &SessionContext,
     window: &Window,
@@ -454,7 +460,8 @@ pub async fn window_trace(
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary<'a> {
     pub k: usize,
-    pub silhouettes: &'a [(usize, f64)],
+    /// BIC of every k tried (the lowest was kept).
+    pub bic: &'a [(usize, f64)],
     pub labels: Vec<&'a str>,
 }
 
@@ -462,7 +469,7 @@ impl Workloads {
     pub fn summary(&self) -> Summary<'_> {
         Summary {
             k: self.model.k(),
-            silhouettes: &self.model.silhouettes,
+            bic: &self.model.bic,
             labels: self.classes.iter().map(|c| c.label.as_str()).collect(),
         }
     }

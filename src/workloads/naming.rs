@@ -15,7 +15,7 @@
 //! Every name ends with the centroid's lengths, e.g. `short chat (~120 in / 180 out)`; two clusters
 //! with the same name get ` #2`, ` #3` in class-id order so labels stay unique and deterministic.
 
-use super::kmeans::FeatureVector;
+use super::vector::FeatureVector;
 
 /// The kind part of a class name.
 pub fn kind(c: &FeatureVector) -> &'static str {

@@ -12,8 +12,9 @@ use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use serde::Serialize;
 
 use super::Row;
-use super::kmeans::{FeatureVector, Model};
+use super::gmm::Model;
 use super::naming;
+use super::vector::FeatureVector;
 use crate::contracts;
 use crate::features::Table;
 
