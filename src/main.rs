@@ -307,7 +307,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 for (s, r) in summary.search.iter().zip(&summary.analysis.recommendations) {
                     println!(
                         "\n[{}] {} ({} candidates, {} simulated requests)\n  {}",
-                        s.supply_id, s.status, s.candidates, s.simulated_requests, r.analysis_summary
+                        s.supply_id,
+                        s.status,
+                        s.candidates,
+                        s.simulated_requests,
+                        r.analysis_summary
                     );
                     if s.status == "recommended" {
                         println!("  snippet: {}", r.recommended_config_snippet);

@@ -11,10 +11,10 @@ use serde_json::json;
 use crate::calibration::{self, CalibrationOptions, SupplyCalibration};
 use crate::catalog::Catalog;
 use crate::config::Plan;
+use crate::error::Context;
 use crate::error::Result;
 use crate::features::{self, Table};
 use crate::ingest::{self, IngestInput, TableIngest};
-use crate::error::Context;
 use crate::recommend::{self, SupplyRecommendation};
 use crate::search::{self, SearchInput, SearchResult, Strategy};
 use crate::sinks::output::{self, Artifact, RunOutputs};
@@ -120,9 +120,16 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     let mut snippets = Vec::new();
     for (supply, fitted) in plan.supplies.iter().zip(&calibration) {
         let traffic =
-            workloads::traffic(&lake.ctx, &plan.window, &workloads.model, Some(&supply.id))
-                .await?;
-        let analysed = analyse_supply(plan, &catalog, supply, fitted, &workloads, &traffic, &analysis_id)?;
+            workloads::traffic(&lake.ctx, &plan.window, &workloads.model, Some(&supply.id)).await?;
+        let analysed = analyse_supply(
+            plan,
+            &catalog,
+            supply,
+            fitted,
+            &workloads,
+            &traffic,
+            &analysis_id,
+        )?;
         searches.extend(analysed.search);
         snippets.extend(analysed.snippets);
         recommendations.push(analysed.recommendation);
@@ -199,7 +206,10 @@ struct SupplyAnalysis {
 }
 
 /// Snippet files as run artifacts under `snippets/<supply_id>/`.
-fn artifacts(supply: &crate::config::Supply, files: Vec<recommend::render::SnippetFile>) -> Vec<Artifact> {
+fn artifacts(
+    supply: &crate::config::Supply,
+    files: Vec<recommend::render::SnippetFile>,
+) -> Vec<Artifact> {
     files
         .into_iter()
         .map(|f| Artifact {
@@ -242,7 +252,9 @@ fn analyse_supply(
         supply,
         catalog,
         traffic,
-        calibrated: fitted.coefficients.map(|coefficients| search::Calibrated { coefficients }),
+        calibrated: fitted
+            .coefficients
+            .map(|coefficients| search::Calibrated { coefficients }),
         seed: plan.seed,
         strategy: Strategy::SuccessiveHalving,
     };

@@ -232,8 +232,8 @@ pub struct SearchOptions {
     pub kv_cache_dtype: Vec<String>,
     #[serde(default)]
     pub speculative: Vec<Speculative>,
-    /// Guardrail (seed 001): largest allowed relative change per numeric knob, as |new/old − 1|;
-    /// `max_num_seqs = 1.0` allows at most doubling it.
+    /// Guardrail (seed 001): largest allowed relative change per numeric knob, as
+    /// max(new/old, old/new) − 1; `max_num_seqs = 1.0` allows at most doubling or halving it.
     #[serde(default)]
     pub max_delta: BTreeMap<String, f64>,
     /// Guardrail: hard `[min, max]` per numeric knob, whatever the lists above say.
@@ -271,14 +271,29 @@ impl SearchOptions {
     pub fn given(&self) -> [(&'static str, bool); 11] {
         [
             ("gpu", !self.gpu.is_empty()),
-            ("tensor_parallel_size", !self.tensor_parallel_size.is_empty()),
+            (
+                "tensor_parallel_size",
+                !self.tensor_parallel_size.is_empty(),
+            ),
             ("replicas", !self.replicas.is_empty()),
             ("block_size", !self.block_size.is_empty()),
             ("max_num_seqs", !self.max_num_seqs.is_empty()),
-            ("max_num_batched_tokens", !self.max_num_batched_tokens.is_empty()),
-            ("gpu_memory_utilization", !self.gpu_memory_utilization.is_empty()),
-            ("enable_prefix_caching", !self.enable_prefix_caching.is_empty()),
-            ("enable_chunked_prefill", !self.enable_chunked_prefill.is_empty()),
+            (
+                "max_num_batched_tokens",
+                !self.max_num_batched_tokens.is_empty(),
+            ),
+            (
+                "gpu_memory_utilization",
+                !self.gpu_memory_utilization.is_empty(),
+            ),
+            (
+                "enable_prefix_caching",
+                !self.enable_prefix_caching.is_empty(),
+            ),
+            (
+                "enable_chunked_prefill",
+                !self.enable_chunked_prefill.is_empty(),
+            ),
             ("kv_cache_dtype", !self.kv_cache_dtype.is_empty()),
             ("speculative", !self.speculative.is_empty()),
         ]
@@ -433,7 +448,10 @@ fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
     };
     if !(supply.slo.p95_ttft_ms > 0.0 && supply.slo.p95_tpot_ms > 0.0 && supply.slo.timeout_s > 0.0)
     {
-        return Err(bad("slo", "SLO targets and timeout_s must be positive".into()));
+        return Err(bad(
+            "slo",
+            "SLO targets and timeout_s must be positive".into(),
+        ));
     }
     if !(0.0..1.0).contains(&supply.slo.error_budget) {
         return Err(bad("slo.error_budget", "must be in [0, 1)".into()));
@@ -461,10 +479,18 @@ fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
             ));
         }
     }
-    if let Some((key, _)) = options.max_delta.iter().find(|(_, d)| !(**d >= 0.0)) {
+    if let Some((key, _)) = options
+        .max_delta
+        .iter()
+        .find(|(_, d)| d.is_nan() || **d < 0.0)
+    {
         return Err(bad("options.max_delta", format!("`{key}` must be ≥ 0")));
     }
-    if let Some((key, _)) = options.bounds.iter().find(|(_, [lo, hi])| !(lo <= hi)) {
+    if let Some((key, _)) = options
+        .bounds
+        .iter()
+        .find(|(_, [lo, hi])| lo.is_nan() || hi.is_nan() || lo > hi)
+    {
         return Err(bad("options.bounds", format!("`{key}` needs min ≤ max")));
     }
     if supply.engine.is_hosted() {

@@ -190,7 +190,10 @@ pub fn apply_snippet(config: &ServingConfig, snippet: &Value) -> Result<ServingC
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     for (group, values) in snippet.as_object().into_iter().flatten() {
-        for (key, value) in values.as_object().ok_or_else(|| bad(format!("`{group}` is not an object")))? {
+        for (key, value) in values
+            .as_object()
+            .ok_or_else(|| bad(format!("`{group}` is not an object")))?
+        {
             let (knob, value) = match key.as_str() {
                 "gpu_type" => ("gpu".to_string(), value.clone()),
                 "speculative_decoding" => (
@@ -310,7 +313,12 @@ pub fn recommend(input: &RecommendInput) -> Result<SupplyRecommendation> {
 }
 
 /// What to recommend, why, and the impact when it was already computed.
-type Decision = (Status, Option<ServingConfig>, String, Option<PredictedImpact>);
+type Decision = (
+    Status,
+    Option<ServingConfig>,
+    String,
+    Option<PredictedImpact>,
+);
 
 /// Whether the search's choice `best` (not the baseline) is worth recommending; see the module doc.
 fn decide(
@@ -374,9 +382,24 @@ fn decide(
     let impact = impact(input, &best.config)?;
     // Each latency gain is weighed against the backtest error of that figure.
     let figures = [
-        ("p95 latency", "p95_latency_change_percent", impact.p95_latency_change_percent, error.e2e_pct),
-        ("p95 TTFT", "p95_ttft_change_percent", impact.p95_ttft_change_percent, error.ttft_pct),
-        ("p95 TPOT", "p95_tpot_change_percent", impact.p95_tpot_change_percent, error.tpot_pct),
+        (
+            "p95 latency",
+            "p95_latency_change_percent",
+            impact.p95_latency_change_percent,
+            error.e2e_pct,
+        ),
+        (
+            "p95 TTFT",
+            "p95_ttft_change_percent",
+            impact.p95_ttft_change_percent,
+            error.ttft_pct,
+        ),
+        (
+            "p95 TPOT",
+            "p95_tpot_change_percent",
+            impact.p95_tpot_change_percent,
+            error.tpot_pct,
+        ),
     ];
     let (label, key, change, err) = figures
         .into_iter()
@@ -483,7 +506,12 @@ fn impact(input: &RecommendInput, chosen: &ServingConfig) -> Result<PredictedImp
         .expect("scenarios of every searched block size");
     let trace = &scenarios.window;
     let clock = &scenarios.window_clock_s;
-    let days = clock.iter().map(|s| (s / 86_400.0) as u32).max().unwrap_or(0) + 1;
+    let days = clock
+        .iter()
+        .map(|s| (s / 86_400.0) as u32)
+        .max()
+        .unwrap_or(0)
+        + 1;
     let unit = if days >= 3 { 86_400.0 } else { 3_600.0 };
     let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, s) in clock.iter().enumerate() {
@@ -520,11 +548,18 @@ fn impact(input: &RecommendInput, chosen: &ServingConfig) -> Result<PredictedImp
         ]
     };
     let point = figures(&mut (0..trace.len()));
-    let mut rng = Rng::new(input.seed, stable_hash64(&format!("{}/bootstrap", input.supply.id)));
+    let mut rng = Rng::new(
+        input.seed,
+        stable_hash64(&format!("{}/bootstrap", input.supply.id)),
+    );
     let mut draws: [Vec<f64>; 4] = Default::default();
     for _ in 0..RESAMPLES {
         let picks: Vec<usize> = (0..groups.len())
-            .flat_map(|_| groups[rng.below(groups.len() as u64) as usize].iter().copied())
+            .flat_map(|_| {
+                groups[rng.below(groups.len() as u64) as usize]
+                    .iter()
+                    .copied()
+            })
             .collect();
         let f = figures(&mut picks.into_iter());
         for (d, x) in draws.iter_mut().zip(f) {

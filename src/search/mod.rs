@@ -140,7 +140,10 @@ pub struct Evaluation {
 
 impl Evaluation {
     pub fn metrics(&self, kind: ScenarioKind) -> Option<&Metrics> {
-        self.scenarios.iter().find(|(k, _)| *k == kind).map(|(_, m)| m)
+        self.scenarios
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, m)| m)
     }
 
     /// Ordering key: feasible first, then cheaper, then faster; infeasible ones by how far off.
@@ -195,10 +198,13 @@ impl<'a> Evaluator<'a> {
         let mut scenarios = BTreeMap::new();
         let peak_seed = input.seed ^ stable_hash64(&format!("{}/peak", input.supply.id));
         for &b in block_sizes.iter().chain([&current.block_size]) {
-            if !scenarios.contains_key(&b) {
-                let s =
-                    Scenarios::build(input.traffic, b, input.supply.options.growth, peak_seed)?;
-                scenarios.insert(b, s);
+            if let std::collections::btree_map::Entry::Vacant(slot) = scenarios.entry(b) {
+                slot.insert(Scenarios::build(
+                    input.traffic,
+                    b,
+                    input.supply.options.growth,
+                    peak_seed,
+                )?);
             }
         }
         let window = &scenarios[&current.block_size].window;
@@ -316,10 +322,7 @@ impl<'a> Evaluator<'a> {
                 .max(m.tpot_p95_ms / slo.p95_tpot_ms)
                 .max(failed)
         };
-        let slo_ratio = scenarios
-            .iter()
-            .map(|(_, m)| ratio(m))
-            .fold(0.0, f64::max);
+        let slo_ratio = scenarios.iter().map(|(_, m)| ratio(m)).fold(0.0, f64::max);
         let d = config.deployment(self.input.supply, self.input.catalog)?;
         Ok(Evaluation {
             config: config.clone(),
@@ -438,7 +441,9 @@ pub fn search(evaluator: &Evaluator) -> Result<SearchResult> {
         .shapes
         .iter()
         .map(|s| {
-            let sc = evaluator.scenarios(s.block_size).expect("built for every shape");
+            let sc = evaluator
+                .scenarios(s.block_size)
+                .expect("built for every shape");
             (sc.window.len() + sc.peak.as_ref().map_or(0, |p| p.len())) as u64
         })
         .sum::<u64>()
@@ -451,7 +456,10 @@ pub fn search(evaluator: &Evaluator) -> Result<SearchResult> {
         enumerated: space.enumerated,
         pruned: space.pruned.clone(),
         simulated_requests: baseline.simulated_requests
-            + evaluations.iter().map(|e| e.simulated_requests).sum::<u64>(),
+            + evaluations
+                .iter()
+                .map(|e| e.simulated_requests)
+                .sum::<u64>(),
         exhaustive_requests,
         baseline,
         evaluations,
@@ -467,12 +475,18 @@ fn choose(baseline: &Evaluation, evaluations: &[Evaluation]) -> Option<Evaluatio
         .chain(evaluations.iter().filter(|e| e.round == Round::Full))
         .filter(|e| e.feasible)
         .collect();
-    let cheapest = pool.iter().map(|e| e.cost_per_hour).fold(f64::INFINITY, f64::min);
+    let cheapest = pool
+        .iter()
+        .map(|e| e.cost_per_hour)
+        .fold(f64::INFINITY, f64::min);
     let cheap: Vec<&Evaluation> = pool
         .into_iter()
         .filter(|e| e.cost_per_hour <= cheapest * (1.0 + COST_TIE))
         .collect();
-    let fastest = cheap.iter().map(|e| e.e2e_p95_ms).fold(f64::INFINITY, f64::min);
+    let fastest = cheap
+        .iter()
+        .map(|e| e.e2e_p95_ms)
+        .fold(f64::INFINITY, f64::min);
     cheap
         .into_iter()
         .filter(|e| e.e2e_p95_ms <= fastest * (1.0 + LATENCY_TIE))
@@ -501,10 +515,7 @@ pub fn pareto(result: &SearchResult) -> Vec<&Evaluation> {
     });
     let mut frontier: Vec<&Evaluation> = Vec::new();
     for e in pool {
-        if frontier
-            .last()
-            .is_none_or(|f| e.e2e_p95_ms < f.e2e_p95_ms)
-        {
+        if frontier.last().is_none_or(|f| e.e2e_p95_ms < f.e2e_p95_ms) {
             frontier.push(e);
         }
     }

@@ -54,7 +54,12 @@ impl Change {
             ),
             other => other.to_string(),
         };
-        format!("{}: {} -> {}", self.knob, show(&self.before), show(&self.after))
+        format!(
+            "{}: {} -> {}",
+            self.knob,
+            show(&self.before),
+            show(&self.after)
+        )
     }
 }
 
@@ -230,12 +235,17 @@ fn values<T: Clone + PartialEq>(options: &[T], current: T) -> Vec<T> {
 }
 
 /// Why `candidate` breaks a guardrail relative to `current`, if it does.
-fn guardrail(supply: &Supply, current: &ServingConfig, candidate: &ServingConfig) -> Option<String> {
+fn guardrail(
+    supply: &Supply,
+    current: &ServingConfig,
+    candidate: &ServingConfig,
+) -> Option<String> {
     for (knob, max) in &supply.options.max_delta {
         let (Some(old), Some(new)) = (current.numeric(knob), candidate.numeric(knob)) else {
             continue;
         };
-        if old > 0.0 && (new / old - 1.0).abs() > max + 1e-9 {
+        // Symmetric in ratio: max_delta 1.0 allows ×2 and ÷2.
+        if old > 0.0 && new > 0.0 && (new / old).max(old / new) - 1.0 > max + 1e-9 {
             return Some(format!("guardrail: {knob} max_delta"));
         }
     }
@@ -254,7 +264,9 @@ fn guardrail(supply: &Supply, current: &ServingConfig, candidate: &ServingConfig
 fn infeasible(shape: &ServingConfig, supply: &Supply, catalog: &Catalog) -> Result<Option<String>> {
     let d = shape.deployment(supply, catalog)?;
     if d.model.num_attention_heads % shape.tensor_parallel_size != 0 {
-        return Ok(Some("tensor parallel size does not divide the heads".into()));
+        return Ok(Some(
+            "tensor parallel size does not divide the heads".into(),
+        ));
     }
     let Ok(blocks) = d.num_gpu_blocks() else {
         return Ok(Some("weights do not fit in GPU memory".into()));
@@ -380,4 +392,67 @@ pub fn space(supply: &Supply, current: &ServingConfig, catalog: &Catalog) -> Res
         enumerated,
         pruned,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PipelineFile;
+
+    fn supply(options: &str) -> Supply {
+        let text = format!(
+            r#"
+[run]
+lake = "x"
+out = "y"
+[[supplies]]
+id = "s"
+engine = "vllm"
+model = "Llama-3.1-70B"
+gpu = "H100-SXM"
+gpus_per_replica = 4
+replicas = 2
+price = {{ per_gpu_hour = 1.0 }}
+slo = {{ p95_ttft_ms = 1, p95_tpot_ms = 1 }}
+config = {{ max_num_seqs = 128, max_model_len = 8192 }}
+options = {{ {options} }}
+"#
+        );
+        toml::from_str::<PipelineFile>(&text)
+            .unwrap()
+            .supplies
+            .remove(0)
+    }
+
+    #[test]
+    fn prunes_what_cannot_start_and_what_breaks_guardrails() {
+        let catalog = Catalog::bundled().unwrap();
+        let s = supply(
+            "tensor_parallel_size = [1, 3, 4, 8], max_num_seqs = [32, 128, 512], replicas = [1, 2, 8], max_delta = { max_num_seqs = 1.0 }, bounds = { replicas = [1, 4] }",
+        );
+        let current = ServingConfig::current(&s, &catalog).unwrap();
+        let space = space(&s, &current, &catalog).unwrap();
+        // 4 TP × 3 max_num_seqs × 3 replicas enumerated; replicas 8 breaks the bound, max_num_seqs
+        // 32 and 512 the ×2 delta, TP 3 does not divide 64 heads, TP 1 cannot hold 70B weights.
+        assert_eq!(space.enumerated, 36);
+        assert_eq!(space.replicas, vec![1, 2]);
+        let tps: Vec<u32> = space
+            .shapes
+            .iter()
+            .map(|c| c.tensor_parallel_size)
+            .collect();
+        assert_eq!(tps, vec![4, 8]);
+        assert!(space.shapes.iter().all(|c| c.max_num_seqs == 128));
+        assert_eq!(space.len(), 4);
+        let reasons: Vec<&str> = space.pruned.keys().map(String::as_str).collect();
+        assert_eq!(
+            reasons,
+            [
+                "guardrail: max_num_seqs max_delta",
+                "guardrail: replicas bounds",
+                "tensor parallel size does not divide the heads",
+                "weights do not fit in GPU memory",
+            ]
+        );
+    }
 }

@@ -126,7 +126,8 @@ impl StepCost {
     pub fn new(dep: &Deployment, model: &ModelSpec) -> StepCost {
         match &dep.step_model {
             StepTimeModel::Linear(p) if model.id != dep.model.id => {
-                let r = model.weight_bytes(dep.engine.dtype) / dep.model.weight_bytes(dep.engine.dtype);
+                let r =
+                    model.weight_bytes(dep.engine.dtype) / dep.model.weight_bytes(dep.engine.dtype);
                 StepCost::Linear(LinearParams {
                     alpha_ms: p.alpha_ms * r,
                     beta_ms: p.beta_ms * r,

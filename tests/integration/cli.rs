@@ -9,6 +9,17 @@ fn tunelake() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tunelake"))
 }
 
+/// Runs `command` and returns its output, failing the test with its stderr if it failed.
+fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 #[test]
 fn unknown_keys_are_rejected_with_their_name_and_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,15 +42,10 @@ fn run_writes_tables_that_pyarrow_and_duckdb_read() {
         .block_on(fixture::write(&lake));
     let pipeline = dir.path().join("pipeline.toml");
     std::fs::write(&pipeline, fixture::pipeline_toml(&lake_url, &out_url)).unwrap();
-    let output = tunelake()
-        .args(["run", "--run-id", "cli", "--json", "--log-format", "json"])
-        .arg(&pipeline)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        tunelake()
+            .args(["run", "--run-id", "cli", "--json", "--log-format", "json"])
+            .arg(&pipeline),
     );
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["requests"]["rows_valid"], fixture::VALID_REQUESTS);
@@ -68,12 +74,7 @@ print("ok")
         out = out_url,
         valid = fixture::VALID_REQUESTS
     );
-    let result = Command::new(python).arg("-c").arg(script).output().unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    succeed(Command::new(python).arg("-c").arg(script));
 }
 
 /// `simulate` on a real trace: the Azure conversation trace, imported with `tunelake import`.
@@ -95,23 +96,18 @@ fn simulate_replays_the_azure_conversation_trace() {
         env!("CARGO_MANIFEST_DIR"),
         "/pipelines/demo.toml#chat-llama8b-h100"
     );
-    let output = tunelake()
-        .args([
-            "simulate",
-            "--json",
-            "--supply",
-            supply,
-            "--set",
-            "replicas=1",
-            "--trace",
-        ])
-        .arg(lake.join("requests"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        tunelake()
+            .args([
+                "simulate",
+                "--json",
+                "--supply",
+                supply,
+                "--set",
+                "replicas=1",
+                "--trace",
+            ])
+            .arg(lake.join("requests")),
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["requests"], 19366);
@@ -134,4 +130,53 @@ fn simulate_replays_the_azure_conversation_trace() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("block_size"));
+}
+
+/// The README's main command on the bundled demo lake: recommendations, snippets and report.json
+/// under the run's atomic commit, tables readable by DuckDB.
+#[test]
+fn demo_run_writes_recommendations_snippets_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = succeed(
+        tunelake()
+            .args(["run", "--run-id", "demo", "--out"])
+            .arg(&out),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("[chat-llama8b-h100] recommended"),
+        "{stdout}"
+    );
+    let run = out.join("_runs/run_id=demo");
+    assert!(run.join("_SUCCESS").exists());
+    let report: tunelake::recommend::Analysis =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report.recommendations.len(), 4);
+    for r in &report.recommendations {
+        assert!(uuid::Uuid::parse_str(&r.recommendation_id).is_ok());
+        assert!(!r.analysis_summary.is_empty());
+    }
+    for file in [
+        "snippets/chat-llama8b-h100/vllm.sh",
+        "snippets/chat-llama8b-h100/openai.json",
+        "snippets/code-llama70b-a100/vllm.sh",
+        "snippets/summarize-gpt4o-mini/openai.py",
+    ] {
+        assert!(run.join(file).exists(), "{file}");
+    }
+    let python = std::env::var("TUNELAKE_TEST_PYTHON").expect("run the tests with `bash .ci/run`");
+    let script = format!(
+        r#"
+import duckdb
+r = duckdb.sql("select count(*), count(distinct status) from read_parquet('{out}/recommendations/*/*/*.parquet')").fetchall()[0]
+assert r[0] == 4, r
+s = duckdb.sql("select count(*) from read_parquet('{out}/simulations/*/*/*.parquet') where feasible").fetchall()[0][0]
+p = duckdb.sql("select count(*) from read_parquet('{out}/pareto/*/*/*.parquet')").fetchall()[0][0]
+assert s > 0 and p > 0, (s, p)
+print("ok")
+"#,
+        out = out.display()
+    );
+    succeed(Command::new(python).arg("-c").arg(script));
 }

@@ -6,12 +6,12 @@ use std::path::Path;
 use chrono::NaiveDate;
 use tunelake::catalog::Catalog;
 use tunelake::config::{Overrides, PipelineFile, Plan};
-use tunelake::{calibration, ingest, workloads};
 use tunelake::generate::{self, GenerateConfig};
 use tunelake::pipeline::{self, RunSummary};
 use tunelake::recommend::{SystemRecommendation, apply_snippet};
 use tunelake::search::{Calibrated, Evaluator, ScenarioKind, SearchInput, ServingConfig, Strategy};
 use tunelake::storage::Location;
+use tunelake::{calibration, ingest, workloads};
 
 /// Days of the generated lake (≥ 3, so the bootstrap resamples days).
 const DAYS: u32 = 3;
@@ -61,13 +61,15 @@ async fn run(dir: &Path, name: &str, supplies: &str) -> (Plan, RunSummary) {
     (plan, summary)
 }
 
-/// Protocol for "the predicted impact agrees with a direct simulation": independently of the run,
-/// ingest the lake, characterize and calibrate it, apply each recommendation's snippet to the
-/// supply's current configuration and simulate both on the window with another seed; the p95
-/// changes must fall inside the recommendation's 95 % intervals (widened by 1 point for the
-/// seed's own noise, which the day bootstrap does not cover).
-async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
-    let catalog = Catalog::bundled().unwrap();
+/// The run's stages before the search, done independently of `pipeline::run`: the ingested lake,
+/// its workload classes and every supply's calibration.
+async fn prepared(
+    plan: &Plan,
+) -> (
+    ingest::Lake,
+    workloads::Workloads,
+    Vec<calibration::SupplyCalibration>,
+) {
     let lake = ingest::ingest(&ingest::IngestInput {
         lake: Location::parse(&plan.lake, None).unwrap(),
         window: plan.window,
@@ -77,11 +79,13 @@ async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
     })
     .await
     .unwrap();
-    let classes = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await.unwrap();
+    let classes = workloads::characterize(&lake.ctx, &plan.window, plan.seed)
+        .await
+        .unwrap();
     let fitted = calibration::calibrate(
         &lake.ctx,
         &plan.supplies,
-        &catalog,
+        &Catalog::bundled().unwrap(),
         &calibration::CalibrationOptions {
             seed: plan.seed,
             ..Default::default()
@@ -89,6 +93,17 @@ async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
     )
     .await
     .unwrap();
+    (lake, classes, fitted)
+}
+
+/// Protocol for "the predicted impact agrees with a direct simulation": independently of the run,
+/// ingest the lake, characterize and calibrate it, apply each recommendation's snippet to the
+/// supply's current configuration and simulate both on the window with another seed; the p95
+/// changes must fall inside the recommendation's 95 % intervals (widened by 1 point for the
+/// seed's own noise, which the day bootstrap does not cover).
+async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
+    let catalog = Catalog::bundled().unwrap();
+    let (lake, classes, fitted) = prepared(plan).await;
     for (supply, fit) in plan.supplies.iter().zip(&fitted) {
         let rec = recommendation(summary, &supply.id);
         if rec.recommended_config_snippet == serde_json::json!({}) {
@@ -101,7 +116,9 @@ async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
             supply,
             catalog: &catalog,
             traffic: &traffic,
-            calibrated: fit.coefficients.map(|coefficients| Calibrated { coefficients }),
+            calibrated: fit
+                .coefficients
+                .map(|coefficients| Calibrated { coefficients }),
             seed: plan.seed + 1000,
             strategy: Strategy::Exhaustive,
         };
@@ -117,14 +134,33 @@ async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
         let (before, after) = (sim(&current), sim(&recommended));
         let intervals = &rec.predicted_impact.confidence_intervals;
         for (name, b, a) in [
-            ("p95_latency_change_percent", before.e2e_ms.p95, after.e2e_ms.p95),
-            ("p95_ttft_change_percent", before.ttft_ms.p95, after.ttft_ms.p95),
-            ("p95_tpot_change_percent", before.tpot_ms.p95, after.tpot_ms.p95),
+            (
+                "p95_latency_change_percent",
+                before.e2e_ms.p95,
+                after.e2e_ms.p95,
+            ),
+            (
+                "p95_ttft_change_percent",
+                before.ttft_ms.p95,
+                after.ttft_ms.p95,
+            ),
+            (
+                "p95_tpot_change_percent",
+                before.tpot_ms.p95,
+                after.tpot_ms.p95,
+            ),
         ] {
             let direct = (a / b - 1.0) * 100.0;
             let [lo, hi] = intervals[name];
-            eprintln!("{}: {name} direct {direct:.2} % vs interval [{lo:.2}, {hi:.2}]", supply.id);
-            assert!(lo - 1.0 <= direct && direct <= hi + 1.0, "{}: {name}", supply.id);
+            eprintln!(
+                "{}: {name} direct {direct:.2} % vs interval [{lo:.2}, {hi:.2}]",
+                supply.id
+            );
+            assert!(
+                lo - 1.0 <= direct && direct <= hi + 1.0,
+                "{}: {name}",
+                supply.id
+            );
         }
     }
 }
@@ -198,13 +234,23 @@ options = { replicas = [1, 2, 3, 4], gpu = ["H100-SXM", "A100-80GB"] }
     check_against_direct_simulation(&plan, &first).await;
     let a = recommendation(&first, "chat-llama8b-h100");
     let perf = &a.recommended_config_snippet["performance_config"];
-    assert!(perf["block_size"].as_u64().is_some_and(|b| b < 128), "{perf}");
-    assert!(perf["max_num_seqs"].as_u64().is_some_and(|s| s > 32), "{perf}");
+    assert!(
+        perf["block_size"].as_u64().is_some_and(|b| b < 128),
+        "{perf}"
+    );
+    assert!(
+        perf["max_num_seqs"].as_u64().is_some_and(|s| s > 32),
+        "{perf}"
+    );
     assert!(a.predicted_impact.p95_ttft_change_percent < 0.0);
 
     let b = recommendation(&first, "code-llama70b-a100");
     let spec = &b.recommended_config_snippet["performance_config"]["speculative_decoding"];
-    assert_eq!(spec["num_speculative_tokens"], 4, "{}", b.recommended_config_snippet);
+    assert_eq!(
+        spec["num_speculative_tokens"], 4,
+        "{}",
+        b.recommended_config_snippet
+    );
     assert!(b.predicted_impact.p95_tpot_change_percent < 0.0);
     assert!(b.predicted_impact.confidence_intervals["p95_tpot_change_percent"][1] < 0.0);
 
@@ -212,7 +258,8 @@ options = { replicas = [1, 2, 3, 4], gpu = ["H100-SXM", "A100-80GB"] }
     assert!(c.predicted_impact.cost_change_percent < 0.0);
     let resources = &c.recommended_config_snippet["resource_config"];
     assert!(
-        resources["replicas"].as_u64().is_some_and(|r| r < 4) || resources["gpu_type"] == "A100-80GB",
+        resources["replicas"].as_u64().is_some_and(|r| r < 4)
+            || resources["gpu_type"] == "A100-80GB",
         "{resources}"
     );
     for s in &first.search {
@@ -277,8 +324,78 @@ config = { speculative = { draft_model = "Llama-3.2-1B", num_speculative_tokens 
         speculative: None,
         ..current.clone()
     };
-    for (from, to) in [(&current, &changed), (&changed, &current), (&current, &current)] {
+    for (from, to) in [
+        (&current, &changed),
+        (&changed, &current),
+        (&current, &current),
+    ] {
         let snippet = tunelake::recommend::config_snippet(from, to);
         assert_eq!(&apply_snippet(from, &snippet).unwrap(), to, "{snippet}");
     }
+}
+
+/// On a small space (2 block sizes × 3 max_num_seqs × 3 replica counts of the chat supply at 200×
+/// load), successive halving with replica bisection picks the configuration exhaustive search picks,
+/// simulating fewer requests; and the search gives identical results on 1 and 2 threads.
+#[tokio::test]
+async fn successive_halving_finds_the_exhaustive_optimum() {
+    let dir = lake().await;
+    let (plan, _) = run(
+        dir.path(),
+        "space",
+        r#"
+[[supplies]]
+id = "chat-llama8b-h100"
+engine = "vllm"
+model = "meta-llama/Llama-3.1-8B-Instruct"
+gpu = "H100-SXM"
+replicas = 2
+price = { per_gpu_hour = 6.88 }
+slo = { p95_ttft_ms = 1000, p95_tpot_ms = 60 }
+config = { block_size = 128, max_num_seqs = 32, gpu_memory_utilization = 0.3, max_model_len = 4096 }
+options = { block_size = [16, 128], max_num_seqs = [32, 64, 128], replicas = [1, 2, 3], growth = 200.0 }
+"#,
+    )
+    .await;
+    let catalog = Catalog::bundled().unwrap();
+    let (lake, classes, fitted) = prepared(&plan).await;
+    let supply = &plan.supplies[0];
+    let traffic = workloads::traffic(&lake.ctx, &plan.window, &classes.model, Some(&supply.id))
+        .await
+        .unwrap();
+    let search = |strategy: Strategy, threads: usize| {
+        let input = SearchInput {
+            supply,
+            catalog: &catalog,
+            traffic: &traffic,
+            calibrated: fitted[0]
+                .coefficients
+                .map(|coefficients| Calibrated { coefficients }),
+            seed: plan.seed,
+            strategy,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| tunelake::search::search(&Evaluator::new(&input).unwrap()).unwrap())
+    };
+    let exhaustive = search(Strategy::Exhaustive, 2);
+    let halving = search(Strategy::SuccessiveHalving, 2);
+    let best = |r: &tunelake::search::SearchResult| r.best.as_ref().unwrap().config.clone();
+    eprintln!(
+        "exhaustive: {} simulated requests, best {}; halving: {} simulated requests, best {}",
+        exhaustive.simulated_requests,
+        best(&exhaustive).describe(),
+        halving.simulated_requests,
+        best(&halving).describe()
+    );
+    assert_eq!(exhaustive.candidates, 18);
+    assert_eq!(best(&halving), best(&exhaustive));
+    assert!(halving.simulated_requests < exhaustive.simulated_requests);
+    let one_thread = search(Strategy::SuccessiveHalving, 1);
+    assert_eq!(
+        serde_json::to_string(&one_thread).unwrap(),
+        serde_json::to_string(&halving).unwrap()
+    );
 }

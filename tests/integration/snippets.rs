@@ -58,17 +58,83 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
         num_speculative_tokens: 4,
     };
     let singles = [
-        ("gpu", ServingConfig { gpu: "A100-80GB".into(), ..base.clone() }),
-        ("tensor_parallel_size", ServingConfig { tensor_parallel_size: 8, ..base.clone() }),
-        ("replicas", ServingConfig { replicas: 1, ..base.clone() }),
-        ("block_size", ServingConfig { block_size: 32, ..base.clone() }),
-        ("max_num_seqs", ServingConfig { max_num_seqs: 512, ..base.clone() }),
-        ("max_num_batched_tokens", ServingConfig { max_num_batched_tokens: 16384, ..base.clone() }),
-        ("gpu_memory_utilization", ServingConfig { gpu_memory_utilization: 0.85, ..base.clone() }),
-        ("enable_prefix_caching", ServingConfig { enable_prefix_caching: !base.enable_prefix_caching, ..base.clone() }),
-        ("enable_chunked_prefill", ServingConfig { enable_chunked_prefill: !base.enable_chunked_prefill, ..base.clone() }),
-        ("kv_cache_dtype", ServingConfig { kv_cache_dtype: KvCacheDtype::Fp8, ..base.clone() }),
-        ("speculative", ServingConfig { speculative: Some(spec.clone()), ..base.clone() }),
+        (
+            "gpu",
+            ServingConfig {
+                gpu: "A100-80GB".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "tensor_parallel_size",
+            ServingConfig {
+                tensor_parallel_size: 8,
+                ..base.clone()
+            },
+        ),
+        (
+            "replicas",
+            ServingConfig {
+                replicas: 1,
+                ..base.clone()
+            },
+        ),
+        (
+            "block_size",
+            ServingConfig {
+                block_size: 32,
+                ..base.clone()
+            },
+        ),
+        (
+            "max_num_seqs",
+            ServingConfig {
+                max_num_seqs: 512,
+                ..base.clone()
+            },
+        ),
+        (
+            "max_num_batched_tokens",
+            ServingConfig {
+                max_num_batched_tokens: 16384,
+                ..base.clone()
+            },
+        ),
+        (
+            "gpu_memory_utilization",
+            ServingConfig {
+                gpu_memory_utilization: 0.85,
+                ..base.clone()
+            },
+        ),
+        (
+            "enable_prefix_caching",
+            ServingConfig {
+                enable_prefix_caching: !base.enable_prefix_caching,
+                ..base.clone()
+            },
+        ),
+        (
+            "enable_chunked_prefill",
+            ServingConfig {
+                enable_chunked_prefill: !base.enable_chunked_prefill,
+                ..base.clone()
+            },
+        ),
+        (
+            "kv_cache_dtype",
+            ServingConfig {
+                kv_cache_dtype: KvCacheDtype::Fp8,
+                ..base.clone()
+            },
+        ),
+        (
+            "speculative",
+            ServingConfig {
+                speculative: Some(spec.clone()),
+                ..base.clone()
+            },
+        ),
     ];
     let mut out: Vec<ServingConfig> = singles
         .iter()
@@ -102,7 +168,10 @@ fn flags(file: &SnippetFile) -> Vec<String> {
 fn yaml_keys(text: &str) -> Vec<String> {
     let mut parents: Vec<String> = Vec::new();
     let mut keys = Vec::new();
-    for line in text.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+    {
         let depth = (line.len() - line.trim_start().len()) / 2;
         parents.truncate(depth);
         let key = line.trim().split(':').next().unwrap().to_string();
@@ -129,13 +198,19 @@ fn check_names(engine: Engine, files: &[SnippetFile]) {
                 let removed = reference("vllm-serve-removed-flags.txt");
                 for flag in flags(f) {
                     // vLLM's parser takes underscores for dashes.
-                    let flag = if flag.starts_with("--") { flag.replace('_', "-") } else { flag };
+                    let flag = if flag.starts_with("--") {
+                        flag.replace('_', "-")
+                    } else {
+                        flag
+                    };
                     assert!(known.contains(&flag), "vLLM has no {flag}:\n{}", f.text);
                     assert!(!removed.contains(&flag), "vLLM removed {flag}");
                 }
                 let spec_keys = reference("vllm-speculative-config-keys.txt");
                 if let Some(json) = f.text.lines().rev().find_map(|l| {
-                    l.trim().strip_prefix("--speculative-config '").map(|r| r.trim_end_matches(|c| c == '\'' || c == '\\' || c == ' ').to_string())
+                    l.trim()
+                        .strip_prefix("--speculative-config '")
+                        .map(|r| r.trim_end_matches(['\'', '\\', ' ']).to_string())
                 }) {
                     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
                     for key in value.as_object().unwrap().keys() {
@@ -152,7 +227,11 @@ fn check_names(engine: Engine, files: &[SnippetFile]) {
             Engine::Trtllm => {
                 let known = reference("trtllm-llm-api-keys.txt");
                 for key in yaml_keys(&f.text) {
-                    assert!(known.contains(&key), "TRT-LLM LlmArgs has no {key}:\n{}", f.text);
+                    assert!(
+                        known.contains(&key),
+                        "TRT-LLM LlmArgs has no {key}:\n{}",
+                        f.text
+                    );
                 }
             }
             Engine::Triton => {
@@ -174,14 +253,20 @@ fn check_names(engine: Engine, files: &[SnippetFile]) {
                         assert!(params.contains(key), "tensorrtllm backend has no {key}");
                         continue;
                     }
-                    let Some((name, _)) = t.split_once(':') else { continue };
+                    let Some((name, _)) = t.split_once(':') else {
+                        continue;
+                    };
                     let path = match (&block, name) {
                         (Some(b), n) if b != "parameters" => format!("{b}.{n}"),
                         (Some(_), "value") => "parameters.value".into(),
                         (Some(_), n) => format!("parameters.{n}"),
                         (None, n) => n.to_string(),
                     };
-                    assert!(fields.contains(&path), "config.pbtxt has no {path}:\n{}", f.text);
+                    assert!(
+                        fields.contains(&path),
+                        "config.pbtxt has no {path}:\n{}",
+                        f.text
+                    );
                 }
             }
             Engine::Openai => {
@@ -208,19 +293,33 @@ fn every_renderer_conforms() {
         let commands = match engine {
             Engine::Vllm => vec![
                 None,
-                Some("vllm serve meta-llama/Llama-3.1-70B-Instruct --port 8000 -tp 4 --speculative-model x --num-speculative-tokens 3 --max_num_seqs 64"),
+                Some(
+                    "vllm serve meta-llama/Llama-3.1-70B-Instruct --port 8000 -tp 4 --speculative-model x --num-speculative-tokens 3 --max_num_seqs 64",
+                ),
             ],
-            Engine::Tgi => vec![None, Some("text-generation-launcher --model-id meta-llama/Llama-3.1-70B-Instruct --num-shard 4")],
+            Engine::Tgi => vec![
+                None,
+                Some(
+                    "text-generation-launcher --model-id meta-llama/Llama-3.1-70B-Instruct --num-shard 4",
+                ),
+            ],
             _ => vec![None],
         };
         for command in commands {
             let supply = supply(engine, command);
-            let target = Target { supply: &supply, catalog: &catalog };
+            let target = Target {
+                supply: &supply,
+                catalog: &catalog,
+            };
             let base = ServingConfig::current(&supply, &catalog).unwrap();
             for after in changes(engine, &base) {
                 let files = renderer.render(&target, &base, &after);
                 assert!(!files.is_empty());
-                assert_eq!(files, renderer.render(&target, &base, &after), "deterministic");
+                assert_eq!(
+                    files,
+                    renderer.render(&target, &base, &after),
+                    "deterministic"
+                );
                 check_names(engine, &files);
                 let text: String = files.iter().map(|f| f.text.as_str()).collect();
                 for change in after.changes_from(&base) {
@@ -277,14 +376,23 @@ fn vllm_migrates_removed_speculative_flags() {
         }),
         ..base.clone()
     };
-    let files = render::Vllm.render(&Target { supply: &supply, catalog: &catalog }, &base, &after);
+    let files = render::Vllm.render(
+        &Target {
+            supply: &supply,
+            catalog: &catalog,
+        },
+        &base,
+        &after,
+    );
     let active: String = files[0]
         .text
         .lines()
         .filter(|l| !l.starts_with('#'))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(!active.contains("--speculative-model") && !active.contains("--num-speculative-tokens"));
+    assert!(
+        !active.contains("--speculative-model") && !active.contains("--num-speculative-tokens")
+    );
     assert!(active.contains(
         r#"--speculative-config '{"method":"draft_model","model":"meta-llama/Llama-3.1-8B-Instruct","num_speculative_tokens":5}'"#
     ));
@@ -302,24 +410,47 @@ fn golden_snippets() {
         let base = ServingConfig::current(&supply, &catalog).unwrap();
         let mut after = base.clone();
         for (knob, value) in [
-            ("replicas", serde_json::json!({"resource_config": {"replicas": 1}})),
-            ("max_num_seqs", serde_json::json!({"performance_config": {"max_num_seqs": 512}})),
-            ("gpu_memory_utilization", serde_json::json!({"performance_config": {"gpu_memory_utilization": 0.85}})),
-            ("block_size", serde_json::json!({"performance_config": {"block_size": 32}})),
-            ("speculative", serde_json::json!({"performance_config": {"speculative_decoding": {"draft_model_path": "meta-llama/Llama-3.1-8B-Instruct", "num_speculative_tokens": 4}}})),
+            (
+                "replicas",
+                serde_json::json!({"resource_config": {"replicas": 1}}),
+            ),
+            (
+                "max_num_seqs",
+                serde_json::json!({"performance_config": {"max_num_seqs": 512}}),
+            ),
+            (
+                "gpu_memory_utilization",
+                serde_json::json!({"performance_config": {"gpu_memory_utilization": 0.85}}),
+            ),
+            (
+                "block_size",
+                serde_json::json!({"performance_config": {"block_size": 32}}),
+            ),
+            (
+                "speculative",
+                serde_json::json!({"performance_config": {"speculative_decoding": {"draft_model_path": "meta-llama/Llama-3.1-8B-Instruct", "num_speculative_tokens": 4}}}),
+            ),
         ] {
             if engine.supports(knob) {
                 after = tunelake::recommend::apply_snippet(&after, &value).unwrap();
             }
         }
-        for f in renderer.render(&Target { supply: &supply, catalog: &catalog }, &base, &after) {
+        for f in renderer.render(
+            &Target {
+                supply: &supply,
+                catalog: &catalog,
+            },
+            &base,
+            &after,
+        ) {
             let path = dir.join(&f.name);
             if std::env::var_os("TUNELAKE_BLESS").is_some() {
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(&path, &f.text).unwrap();
             }
-            let golden = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e} (bless with TUNELAKE_BLESS=1)", path.display()));
+            let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!("{}: {e} (bless with TUNELAKE_BLESS=1)", path.display())
+            });
             assert_eq!(f.text, golden, "{} differs from its golden file", f.name);
         }
     }

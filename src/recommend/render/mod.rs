@@ -4,8 +4,8 @@
 
 mod openai;
 mod tgi;
-mod trtllm;
 mod triton;
+mod trtllm;
 mod vllm;
 
 use crate::catalog::Catalog;
@@ -14,8 +14,8 @@ use crate::search::ServingConfig;
 
 pub use openai::{OpenAiClient, client_defaults};
 pub use tgi::Tgi;
-pub use trtllm::TrtLlm;
 pub use triton::Triton;
+pub use trtllm::TrtLlm;
 pub use vllm::Vllm;
 
 /// What a snippet is for: the supply, and the catalog to size memory fractions with.
@@ -37,8 +37,12 @@ pub trait Renderer: Sync {
     /// The engine whose settings it writes (`Openai` for the client defaults).
     fn engine(&self) -> Engine;
     /// The files that apply `after` to a supply running `before`.
-    fn render(&self, target: &Target, before: &ServingConfig, after: &ServingConfig)
-    -> Vec<SnippetFile>;
+    fn render(
+        &self,
+        target: &Target,
+        before: &ServingConfig,
+        after: &ServingConfig,
+    ) -> Vec<SnippetFile>;
 }
 
 /// Every renderer, for the conformance suite.

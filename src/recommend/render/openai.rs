@@ -16,7 +16,6 @@ impl Renderer for OpenAiClient {
         Engine::Openai
     }
 
-
     fn render(&self, target: &Target, _: &ServingConfig, _: &ServingConfig) -> Vec<SnippetFile> {
         client_defaults(target.supply)
     }

@@ -20,7 +20,11 @@ impl Tgi {
                 "--num-shard",
                 config.tensor_parallel_size.to_string(),
             ),
-            ("max_num_seqs", "--max-batch-size", config.max_num_seqs.to_string()),
+            (
+                "max_num_seqs",
+                "--max-batch-size",
+                config.max_num_seqs.to_string(),
+            ),
             (
                 "max_num_batched_tokens",
                 "--max-batch-prefill-tokens",
@@ -50,7 +54,6 @@ impl Renderer for Tgi {
     fn engine(&self) -> Engine {
         Engine::Tgi
     }
-
 
     fn render(
         &self,

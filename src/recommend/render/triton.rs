@@ -21,7 +21,6 @@ impl Renderer for Triton {
         Engine::Triton
     }
 
-
     fn render(
         &self,
         target: &Target,

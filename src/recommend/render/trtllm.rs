@@ -27,7 +27,6 @@ impl Renderer for TrtLlm {
         Engine::Trtllm
     }
 
-
     fn render(
         &self,
         target: &Target,
@@ -38,7 +37,10 @@ impl Renderer for TrtLlm {
         let mut top = Vec::new();
         let mut kv = Vec::new();
         if differs(after, base, "tensor_parallel_size") {
-            top.push(format!("tensor_parallel_size: {}", after.tensor_parallel_size));
+            top.push(format!(
+                "tensor_parallel_size: {}",
+                after.tensor_parallel_size
+            ));
         }
         if differs(after, base, "max_num_seqs") {
             top.push(format!("max_batch_size: {}", after.max_num_seqs));
@@ -47,7 +49,10 @@ impl Renderer for TrtLlm {
             top.push(format!("max_num_tokens: {}", after.max_num_batched_tokens));
         }
         if differs(after, base, "enable_chunked_prefill") {
-            top.push(format!("enable_chunked_prefill: {}", after.enable_chunked_prefill));
+            top.push(format!(
+                "enable_chunked_prefill: {}",
+                after.enable_chunked_prefill
+            ));
         }
         if differs(after, base, "block_size") {
             kv.push(format!("tokens_per_block: {}", after.block_size));
@@ -58,7 +63,10 @@ impl Renderer for TrtLlm {
             kv.push(format!("free_gpu_memory_fraction: {f:.3}"));
         }
         if differs(after, base, "enable_prefix_caching") {
-            kv.push(format!("enable_block_reuse: {}", after.enable_prefix_caching));
+            kv.push(format!(
+                "enable_block_reuse: {}",
+                after.enable_prefix_caching
+            ));
         }
         if differs(after, base, "kv_cache_dtype") {
             kv.push(format!("dtype: {}", kv_dtype_name(after)));

@@ -7,9 +7,11 @@
 
 use serde_json::json;
 
-use super::{CommandLine, Renderer, SnippetFile, Target, differs, kv_dtype_name, launch_script, shell_quote};
-use crate::config::Supply;
+use super::{
+    CommandLine, Renderer, SnippetFile, Target, differs, kv_dtype_name, launch_script, shell_quote,
+};
 use crate::config::Engine;
+use crate::config::Supply;
 use crate::search::ServingConfig;
 
 pub struct Vllm;
@@ -74,8 +76,16 @@ impl Vllm {
                 &["--tensor-parallel-size", "-tp"][..],
                 config.tensor_parallel_size.to_string(),
             ),
-            ("block_size", &["--block-size"], config.block_size.to_string()),
-            ("max_num_seqs", &["--max-num-seqs"], config.max_num_seqs.to_string()),
+            (
+                "block_size",
+                &["--block-size"],
+                config.block_size.to_string(),
+            ),
+            (
+                "max_num_seqs",
+                &["--max-num-seqs"],
+                config.max_num_seqs.to_string(),
+            ),
             (
                 "max_num_batched_tokens",
                 &["--max-num-batched-tokens"],
@@ -134,7 +144,6 @@ impl Renderer for Vllm {
     fn engine(&self) -> Engine {
         Engine::Vllm
     }
-
 
     fn render(
         &self,
