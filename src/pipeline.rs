@@ -119,6 +119,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     let mut recommendations = Vec::new();
     let mut snippets = Vec::new();
     for (supply, fitted) in plan.supplies.iter().zip(&calibration) {
+        progress.stage(&format!("search: {}", supply.id));
         let traffic =
             workloads::traffic(&lake.ctx, &plan.window, &workloads.model, Some(&supply.id)).await?;
         let analysed = analyse_supply(

@@ -78,7 +78,9 @@ pub struct SystemRecommendation {
     pub recommended_config_snippet: Value,
 }
 
-/// Predicted changes in percent, with 95 % bootstrap intervals over the days of the window.
+/// Predicted changes in percent, with 95 % bootstrap intervals over the days of the window. Cost is
+/// GPU-hours × price, latency the p95 end-to-end latency, throughput the output tokens served per
+/// GPU-hour.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PredictedImpact {
     pub cost_change_percent: f64,
