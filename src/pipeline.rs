@@ -220,7 +220,8 @@ fn artifacts(
         .collect()
 }
 
-/// Search → recommend → snippets for one supply (a hosted API skips the search).
+/// Search → recommend → snippets for one supply (a hosted API, or a supply without traffic in the
+/// window, skips the search).
 fn analyse_supply(
     plan: &Plan,
     catalog: &Catalog,
@@ -245,7 +246,7 @@ fn analyse_supply(
     if supply.engine.is_hosted() || traffic.is_empty() {
         return Ok(SupplyAnalysis {
             search: None,
-            recommendation: recommend::hosted(supply, analysis_id, traffic.len()),
+            recommendation: recommend::unsearched(supply, analysis_id, traffic.len()),
             snippets: artifacts(supply, recommend::render::client_defaults(supply)),
         });
     }
@@ -253,9 +254,7 @@ fn analyse_supply(
         supply,
         catalog,
         traffic,
-        calibrated: fitted
-            .coefficients
-            .map(|coefficients| search::Calibrated { coefficients }),
+        calibrated: fitted.coefficients,
         seed: plan.seed,
         strategy: Strategy::SuccessiveHalving,
     };

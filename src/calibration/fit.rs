@@ -40,6 +40,16 @@ pub struct Prior {
     pub sd: f64,
 }
 
+impl Prior {
+    /// A prior centred on `mean` with standard deviation `rel_sd × |mean|`.
+    pub fn relative(mean: f64, rel_sd: f64) -> Prior {
+        Prior {
+            mean,
+            sd: mean.abs() * rel_sd,
+        }
+    }
+}
+
 /// One fitted coefficient.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Coefficient {

@@ -180,14 +180,8 @@ pub fn fit_decode(
         .collect();
     let weights: Vec<f64> = usable.iter().map(|w| w.tokens.unwrap_or(1.0)).collect();
     let priors = [
-        Prior {
-            mean: prior.alpha_ms,
-            sd: prior.alpha_ms * prior_rel_sd,
-        },
-        Prior {
-            mean: prior.beta_ms,
-            sd: prior.beta_ms * prior_rel_sd,
-        },
+        Prior::relative(prior.alpha_ms, prior_rel_sd),
+        Prior::relative(prior.beta_ms, prior_rel_sd),
     ];
     let fit = fit::fit_linear(&rows, &y, &weights, &priors, options)?;
     let (lo, hi) = usable.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), w| {
@@ -235,14 +229,8 @@ pub fn fit_prefill(
         .collect();
     let y: Vec<f64> = samples.iter().map(|s| s.service_ms).collect();
     let priors = [
-        Prior {
-            mean: prior.request_overhead_ms,
-            sd: prior.request_overhead_ms * prior_rel_sd,
-        },
-        Prior {
-            mean: prior.prefill_ms_per_token,
-            sd: prior.prefill_ms_per_token * prior_rel_sd,
-        },
+        Prior::relative(prior.request_overhead_ms, prior_rel_sd),
+        Prior::relative(prior.prefill_ms_per_token, prior_rel_sd),
     ];
     let fit = fit::fit_linear(&rows, &y, &vec![1.0; y.len()], &priors, options)?;
     Ok(PrefillFit {

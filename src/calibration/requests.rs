@@ -119,10 +119,8 @@ pub fn fit_step_model(
         .map(|s| vec![1.0, s.batch, s.prefill_tokens_per_step])
         .collect();
     let y: Vec<f64> = samples.iter().map(|s| s.per_token_ms).collect();
-    let priors = [prior.alpha_ms, prior.beta_ms, prior.prefill_ms_per_token].map(|mean| Prior {
-        mean,
-        sd: mean.abs() * prior_rel_sd,
-    });
+    let priors = [prior.alpha_ms, prior.beta_ms, prior.prefill_ms_per_token]
+        .map(|mean| Prior::relative(mean, prior_rel_sd));
     let weights = vec![1.0; y.len()];
     let mut fit = fit_linear(&rows, &y, &weights, &priors, options)?;
     // A step cost cannot be negative: when the unconstrained optimum has γ < 0, the constrained

@@ -603,20 +603,35 @@ fn p95(v: &mut [f64]) -> f64 {
     *v.select_nth_unstable_by(k, f64::total_cmp).1
 }
 
-/// The recommendation of a hosted API: nothing to simulate or change on the serving side.
-pub fn hosted(supply: &Supply, analysis_id: &str, requests: usize) -> SupplyRecommendation {
+/// The recommendation of a supply that is not searched: a hosted API (nothing to simulate or
+/// change on the serving side) or a self-hosted supply without traffic in the window.
+pub fn unsearched(supply: &Supply, analysis_id: &str, requests: usize) -> SupplyRecommendation {
+    let (status, summary) = if supply.engine.is_hosted() {
+        (
+            Status::Hosted,
+            format!(
+                "Supply `{}` is a hosted API ({}) that served {requests} requests in the window: its serving configuration is not ours to tune, so no change is recommended; its client defaults are in the OpenAI snippet.",
+                supply.id, supply.model
+            ),
+        )
+    } else {
+        (
+            Status::NoChange,
+            format!(
+                "Supply `{}` served no requests in the window: there is no traffic to size it for, so no change is recommended.",
+                supply.id
+            ),
+        )
+    };
     SupplyRecommendation {
         recommendation: SystemRecommendation {
             recommendation_id: stable_uuid(&[analysis_id, &supply.id]),
             target_supply_id: supply.id.clone(),
-            analysis_summary: format!(
-                "Supply `{}` is a hosted API ({}) that served {requests} requests in the window: its serving configuration is not ours to tune, so no change is recommended; its client defaults are in the OpenAI snippet.",
-                supply.id, supply.model
-            ),
+            analysis_summary: summary,
             predicted_impact: PredictedImpact::default(),
             recommended_config_snippet: json!({}),
         },
-        status: Status::Hosted,
+        status,
         baseline: None,
         recommended: None,
         model_error: None,

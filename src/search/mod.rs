@@ -54,20 +54,15 @@ pub const COST_TIE: f64 = 0.005;
 /// equal, and the one with the fewest changed knobs wins: a snippet should not carry noise.
 pub const LATENCY_TIE: f64 = 0.02;
 
-/// The supply's fitted engine coefficients (of its current deployment).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Calibrated {
-    pub coefficients: EngineCoefficients,
-}
-
 /// Everything the search of one supply needs.
 #[derive(Debug, Clone)]
 pub struct SearchInput<'a> {
     pub supply: &'a Supply,
     pub catalog: &'a Catalog,
     pub traffic: &'a Traffic,
-    /// None: the uncalibrated roofline.
-    pub calibrated: Option<Calibrated>,
+    /// The fitted engine coefficients of the supply's current deployment; None: the uncalibrated
+    /// roofline.
+    pub calibrated: Option<EngineCoefficients>,
     pub seed: u64,
     pub strategy: Strategy,
 }
@@ -243,9 +238,8 @@ impl<'a> Evaluator<'a> {
     /// The simulated deployment of `config`, with the calibrated step model carried over.
     pub fn deployment(&self, config: &ServingConfig) -> Result<Deployment> {
         let mut d = config.deployment(self.input.supply, self.input.catalog)?;
-        if let (Some(c), Some(p0)) = (self.input.calibrated, self.current_prior) {
+        if let (Some(f), Some(p0)) = (self.input.calibrated, self.current_prior) {
             let p = roofline_prior(&d, self.context_tokens);
-            let f = c.coefficients;
             let reserve = d.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;
             d.step_model = EngineCoefficients {
                 alpha_ms: f.alpha_ms * p.alpha_ms / p0.alpha_ms,
@@ -261,21 +255,19 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Simulates `config` on one scenario (None when the scenario does not exist, e.g. no peak).
+    /// `config` must use a block size of the search space (scenarios are built for those).
     pub fn simulate(
         &self,
         config: &ServingConfig,
         kind: ScenarioKind,
         keep_per_request: bool,
     ) -> Result<Option<SimReport>> {
-        let scenarios = match self.scenarios.get(&config.block_size) {
-            Some(s) => s,
-            None => &Scenarios::build(
-                self.input.traffic,
-                config.block_size,
-                self.input.supply.options.growth,
-                self.input.seed ^ stable_hash64(&format!("{}/peak", self.input.supply.id)),
-            )?,
-        };
+        let scenarios = self.scenarios.get(&config.block_size).ok_or_else(|| {
+            crate::Error::Simulation(format!(
+                "block size {} is not in the search space of supply {}",
+                config.block_size, self.input.supply.id
+            ))
+        })?;
         let Some(trace) = scenarios.trace(kind) else {
             return Ok(None);
         };

@@ -9,7 +9,7 @@ use tunelake::config::{Overrides, PipelineFile, Plan};
 use tunelake::generate::{self, GenerateConfig};
 use tunelake::pipeline::{self, RunSummary};
 use tunelake::recommend::{SystemRecommendation, apply_snippet};
-use tunelake::search::{Calibrated, Evaluator, ScenarioKind, SearchInput, ServingConfig, Strategy};
+use tunelake::search::{Evaluator, ScenarioKind, SearchInput, ServingConfig, Strategy};
 use tunelake::storage::Location;
 use tunelake::{calibration, ingest, workloads};
 
@@ -116,9 +116,7 @@ async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
             supply,
             catalog: &catalog,
             traffic: &traffic,
-            calibrated: fit
-                .coefficients
-                .map(|coefficients| Calibrated { coefficients }),
+            calibrated: fit.coefficients,
             seed: plan.seed + 1000,
             strategy: Strategy::Exhaustive,
         };
@@ -285,12 +283,26 @@ replicas = 2
 price = { per_gpu_hour = 6.88 }
 slo = { p95_ttft_ms = 4000, p95_tpot_ms = 60 }
 options = { replicas = [1, 2, 3], max_num_batched_tokens = [8192, 16384] }
+
+# A self-hosted supply the lake has no requests for: nothing to size, nothing recommended.
+[[supplies]]
+id = "idle-llama8b"
+engine = "vllm"
+model = "meta-llama/Llama-3.1-8B-Instruct"
+gpu = "H100-SXM"
+price = { per_gpu_hour = 6.88 }
+slo = { p95_ttft_ms = 1000, p95_tpot_ms = 60 }
+options = { replicas = [1, 2] }
 "#,
     )
     .await;
     let d = recommendation(&second.1, "rag-llama70b-h100");
     assert_eq!(d.recommended_config_snippet, serde_json::json!({}));
     assert!(d.analysis_summary.contains("No change recommended"));
+    let idle = recommendation(&second.1, "idle-llama8b");
+    assert_eq!(idle.recommended_config_snippet, serde_json::json!({}));
+    assert!(idle.analysis_summary.contains("served no requests"));
+    assert_eq!(second.1.search[1].status, "no_change");
 }
 
 /// The snippet of a recommendation, applied to the current configuration, gives back the
@@ -368,9 +380,7 @@ options = { block_size = [16, 128], max_num_seqs = [32, 64, 128], replicas = [1,
             supply,
             catalog: &catalog,
             traffic: &traffic,
-            calibrated: fitted[0]
-                .coefficients
-                .map(|coefficients| Calibrated { coefficients }),
+            calibrated: fitted[0].coefficients,
             seed: plan.seed,
             strategy,
         };
