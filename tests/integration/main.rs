@@ -9,6 +9,7 @@ mod generate;
 mod golden;
 mod import;
 mod ingest;
+mod layers;
 mod pipeline;
 mod search;
 mod simulation;
