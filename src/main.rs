@@ -88,7 +88,8 @@ enum Command {
         /// `PIPELINE.toml#SUPPLY_ID`: the supply whose deployment to simulate.
         #[arg(long)]
         supply: String,
-        /// Override one setting, e.g. `--set max_num_seqs=128 --set gpu=H200`.
+        /// Override one knob by its name (as in a pipeline file's `config`), e.g. `--set max_num_seqs=128
+        /// --set gpu=H200 --set speculative=Llama-3.2-1B:4`; also `router`, `max_model_len`, `num_gpu_blocks`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
         /// Seed of every random draw (speculative acceptance).
@@ -257,7 +258,9 @@ fn load_plan(
     overrides: &Overrides,
     catalog: &Catalog,
 ) -> tunelake::Result<tunelake::config::Plan> {
-    PipelineFile::load(path)?.plan(path, overrides, catalog)
+    let plan = PipelineFile::load(path)?.plan(path, overrides, catalog)?;
+    tunelake::deployment::check(&plan.supplies, catalog)?;
+    Ok(plan)
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
@@ -459,7 +462,7 @@ fn simulate(
     timeout_s: Option<f64>,
     json: bool,
 ) -> anyhow::Result<()> {
-    use tunelake::simulation::{self, SimOptions, Slo, Trace};
+    use tunelake::simulation::{self, SimOptions, Slo};
     let (file, id) = supply_ref
         .rsplit_once('#')
         .ok_or_else(|| tunelake::Error::Setting {
@@ -477,10 +480,7 @@ fn simulate(
                 key: "--supply".into(),
                 message: format!("{file} has no supply `{id}`"),
             })?;
-    let mut deployment = simulation::deployment_for(supply, &catalog)?;
-    for assignment in overrides {
-        simulation::apply_override(&mut deployment, assignment, &catalog)?;
-    }
+    let deployment = tunelake::deployment::with_overrides(supply, &catalog, overrides)?;
     let mut batches = tunelake::ingest::trace_file::read_requests(trace)?;
     let of_supply = rows_of_supply(&batches, id)?;
     if of_supply.iter().any(|b| b.num_rows() > 0) {
@@ -491,7 +491,7 @@ fn simulate(
             "no request names this supply: replaying the whole trace"
         );
     }
-    let trace = Trace::from_requests(&batches, deployment.engine.block_size)?;
+    let trace = tunelake::workloads::trace::from_requests(&batches, deployment.config.block_size)?;
     let report = simulation::simulate(
         &deployment,
         &trace,
@@ -511,9 +511,9 @@ fn simulate(
     }
     println!(
         "{id}: {} × {} (TP {}) {} on {} requests, {:.1} s simulated",
-        deployment.replicas,
+        deployment.config.replicas,
         deployment.gpu.id,
-        deployment.tensor_parallel_size,
+        deployment.config.tensor_parallel_size,
         deployment.model.id,
         report.requests,
         report.makespan_s

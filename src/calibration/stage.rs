@@ -15,9 +15,10 @@ use super::{
 };
 use crate::catalog::Catalog;
 use crate::config::Supply;
+use crate::deployment;
 use crate::error::{Context, Error, Result};
 use crate::features::Table;
-use crate::simulation::{Trace, deployment_for};
+use crate::workloads::trace;
 
 /// Calibration settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -131,7 +132,7 @@ async fn calibrate_supply(
         return Ok(result);
     }
     let id = quoted(&supply.id);
-    let mut deployment = deployment_for(supply, catalog)?;
+    let mut deployment = deployment::current_deployment(supply, catalog)?;
     let shape = query(
         ctx,
         &format!(
@@ -200,7 +201,7 @@ async fn calibrate_supply(
             (prior.alpha_ms, prior.beta_ms),
             options.prior_rel_sd,
             coefficients.request_overhead_ms + coefficients.prefill_ms_per_token * mean_uncached,
-            deployment.engine.max_num_seqs,
+            deployment.config.max_num_seqs,
             &options.ekf,
         );
         let (alpha_sd, beta_sd) = ekf.sd();
@@ -231,7 +232,7 @@ async fn calibrate_supply(
         .await?;
         let reserve = deployment.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;
         deployment.step_model = coefficients.step_model(reserve);
-        let trace = Trace::from_requests(&rows, deployment.engine.block_size)?;
+        let trace = trace::from_requests(&rows, deployment.config.block_size)?;
         if !trace.is_empty() {
             // A request alone takes one step (α + β + γ·p) to its first token; what the measured c₀
             // has beyond that is spent outside the engine loop.

@@ -2,7 +2,7 @@
 //! is touched. Relative paths in a pipeline file are relative to the file itself, so a pipeline runs
 //! the same from any working directory.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::knobs::{EngineSettings, Knob, SearchOptions, ServingConfig};
 
 /// A pipeline file as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -92,25 +93,25 @@ impl Engine {
         self == Engine::Openai
     }
 
-    /// Whether the engine has a setting for `knob` (a search option's name). TGI has no block-size,
-    /// prefix-caching or chunked-prefill switch and speculates without a draft model; Triton's
-    /// TensorRT-LLM models fix TP, block size, token budget, KV dtype and drafts when the engine is
-    /// built, not in `config.pbtxt`; a hosted API exposes none.
-    pub fn supports(self, knob: &str) -> bool {
+    /// Whether the engine has a setting for `knob`. TGI has no block-size, prefix-caching or
+    /// chunked-prefill switch and speculates without a draft model; Triton's TensorRT-LLM models fix
+    /// TP, block size, token budget, KV dtype and drafts when the engine is built, not in
+    /// `config.pbtxt`; a hosted API exposes none.
+    pub fn supports(self, knob: Knob) -> bool {
+        use Knob::*;
         match self {
             Engine::Vllm | Engine::Trtllm => true,
             Engine::Tgi => !matches!(
                 knob,
-                "block_size" | "enable_prefix_caching" | "enable_chunked_prefill" | "speculative"
+                BlockSize | EnablePrefixCaching | EnableChunkedPrefill | Speculative
             ),
             Engine::Triton => matches!(
                 knob,
-                "gpu"
-                    | "replicas"
-                    | "max_num_seqs"
-                    | "gpu_memory_utilization"
-                    | "enable_prefix_caching"
-                    | "enable_chunked_prefill"
+                Gpu | Replicas
+                    | MaxNumSeqs
+                    | GpuMemoryUtilization
+                    | EnablePrefixCaching
+                    | EnableChunkedPrefill
             ),
             Engine::Openai => false,
         }
@@ -141,6 +142,19 @@ pub struct Supply {
 
 fn one() -> u32 {
     1
+}
+
+impl Supply {
+    /// What the supply runs today, engine defaults filled in (`None` for a hosted API).
+    pub fn serving_config(&self) -> Option<ServingConfig> {
+        let mut config = ServingConfig::with_engine_defaults(
+            self.gpu.clone()?,
+            self.gpus_per_replica,
+            self.replicas,
+        );
+        config.apply(&self.config);
+        Some(config)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -174,142 +188,6 @@ fn default_error_budget() -> f64 {
 fn default_timeout_s() -> f64 {
     120.0
 }
-
-/// The supply's current engine configuration, in the engine-neutral vocabulary the simulator and the
-/// snippet renderers share. Unset knobs take the engine's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EngineSettings {
-    pub launch_command: Option<String>,
-    pub block_size: Option<u32>,
-    pub max_num_seqs: Option<u32>,
-    pub max_num_batched_tokens: Option<u32>,
-    pub gpu_memory_utilization: Option<f64>,
-    pub max_model_len: Option<u32>,
-    pub enable_prefix_caching: Option<bool>,
-    pub enable_chunked_prefill: Option<bool>,
-    pub kv_cache_dtype: Option<String>,
-    pub speculative: Option<Speculative>,
-    /// Client-side defaults for hosted APIs (OpenAI-compatible).
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Speculative {
-    pub draft_model: String,
-    pub num_speculative_tokens: u32,
-}
-
-/// What the search may try for a supply. Empty lists mean "keep the current value".
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchOptions {
-    /// Traffic to plan for, as a multiple of the observed: every candidate is simulated on the window
-    /// and on its peak hour with arrival rates multiplied by this.
-    #[serde(default = "default_growth")]
-    pub growth: f64,
-    #[serde(default)]
-    pub gpu: Vec<String>,
-    #[serde(default)]
-    pub tensor_parallel_size: Vec<u32>,
-    #[serde(default)]
-    pub replicas: Vec<u32>,
-    #[serde(default)]
-    pub block_size: Vec<u32>,
-    #[serde(default)]
-    pub max_num_seqs: Vec<u32>,
-    #[serde(default)]
-    pub max_num_batched_tokens: Vec<u32>,
-    #[serde(default)]
-    pub gpu_memory_utilization: Vec<f64>,
-    #[serde(default)]
-    pub enable_prefix_caching: Vec<bool>,
-    #[serde(default)]
-    pub enable_chunked_prefill: Vec<bool>,
-    #[serde(default)]
-    pub kv_cache_dtype: Vec<String>,
-    #[serde(default)]
-    pub speculative: Vec<Speculative>,
-    /// Guardrail (seed 001): largest allowed relative change per numeric knob, as
-    /// max(new/old, old/new) − 1; `max_num_seqs = 1.0` allows at most doubling or halving it.
-    #[serde(default)]
-    pub max_delta: BTreeMap<String, f64>,
-    /// Guardrail: hard `[min, max]` per numeric knob, whatever the lists above say.
-    #[serde(default)]
-    pub bounds: BTreeMap<String, [f64; 2]>,
-}
-
-fn default_growth() -> f64 {
-    1.0
-}
-
-impl Default for SearchOptions {
-    fn default() -> Self {
-        SearchOptions {
-            growth: default_growth(),
-            gpu: Vec::new(),
-            tensor_parallel_size: Vec::new(),
-            replicas: Vec::new(),
-            block_size: Vec::new(),
-            max_num_seqs: Vec::new(),
-            max_num_batched_tokens: Vec::new(),
-            gpu_memory_utilization: Vec::new(),
-            enable_prefix_caching: Vec::new(),
-            enable_chunked_prefill: Vec::new(),
-            kv_cache_dtype: Vec::new(),
-            speculative: Vec::new(),
-            max_delta: BTreeMap::new(),
-            bounds: BTreeMap::new(),
-        }
-    }
-}
-
-impl SearchOptions {
-    /// Each knob with whether the search may vary it.
-    pub fn given(&self) -> [(&'static str, bool); 11] {
-        [
-            ("gpu", !self.gpu.is_empty()),
-            (
-                "tensor_parallel_size",
-                !self.tensor_parallel_size.is_empty(),
-            ),
-            ("replicas", !self.replicas.is_empty()),
-            ("block_size", !self.block_size.is_empty()),
-            ("max_num_seqs", !self.max_num_seqs.is_empty()),
-            (
-                "max_num_batched_tokens",
-                !self.max_num_batched_tokens.is_empty(),
-            ),
-            (
-                "gpu_memory_utilization",
-                !self.gpu_memory_utilization.is_empty(),
-            ),
-            (
-                "enable_prefix_caching",
-                !self.enable_prefix_caching.is_empty(),
-            ),
-            (
-                "enable_chunked_prefill",
-                !self.enable_chunked_prefill.is_empty(),
-            ),
-            ("kv_cache_dtype", !self.kv_cache_dtype.is_empty()),
-            ("speculative", !self.speculative.is_empty()),
-        ]
-    }
-}
-
-/// Numeric knobs that guardrails (`max_delta`, `bounds`) apply to.
-pub const NUMERIC_KNOBS: [&str; 7] = [
-    "replicas",
-    "tensor_parallel_size",
-    "block_size",
-    "max_num_seqs",
-    "max_num_batched_tokens",
-    "gpu_memory_utilization",
-    "num_speculative_tokens",
-];
 
 /// Settings that command-line flags override.
 #[derive(Debug, Clone, Default)]
@@ -400,8 +278,9 @@ impl PipelineFile {
             return Err(bad("run.period_days", "must be at least 1".into()));
         }
         let mut seen = HashSet::new();
-        for supply in &self.supplies {
-            if !seen.insert(supply.id.as_str()) {
+        let mut supplies = self.supplies;
+        for supply in &mut supplies {
+            if !seen.insert(supply.id.clone()) {
                 return Err(bad("supplies.id", format!("`{}` appears twice", supply.id)));
             }
             validate_supply(supply, catalog)?;
@@ -420,7 +299,7 @@ impl PipelineFile {
             skip_bad_files: self.run.skip_bad_files || overrides.skip_bad_files,
             s3_endpoint: self.run.s3_endpoint,
             validation: self.validation,
-            supplies: self.supplies,
+            supplies,
         })
     }
 }
@@ -440,12 +319,16 @@ fn validate_run_id(id: &str) -> Result<String> {
     }
 }
 
-fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
+/// Checks a supply against the catalog and the engine's own limits, so that nothing the simulator
+/// would reject gets past `tunelake validate`. GPU names become catalog ids.
+fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
     let key = |field: &str| format!("supplies[{}].{field}", supply.id);
     let bad = |field: &str, message: String| Error::Setting {
         key: key(field),
         message,
     };
+    // A name the catalog does not know is a fault of the pipeline file, reported with its key.
+    let known = |field: &str, found: Result<String>| found.map_err(|e| bad(field, e.to_string()));
     if !(supply.slo.p95_ttft_ms > 0.0 && supply.slo.p95_tpot_ms > 0.0 && supply.slo.timeout_s > 0.0)
     {
         return Err(bad(
@@ -457,8 +340,8 @@ fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
         return Err(bad("slo.error_budget", "must be in [0, 1)".into()));
     }
     let options = &supply.options;
-    for (knob, given) in options.given() {
-        if given && !supply.engine.supports(knob) {
+    for knob in options.given() {
+        if !supply.engine.supports(knob) {
             return Err(bad(
                 &format!("options.{knob}"),
                 format!("{:?} has no setting for {knob}", supply.engine),
@@ -468,30 +351,27 @@ fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
     if !(options.growth.is_finite() && options.growth > 0.0) {
         return Err(bad("options.growth", "must be positive".into()));
     }
-    for key in options.max_delta.keys().chain(options.bounds.keys()) {
-        if !NUMERIC_KNOBS.contains(&key.as_str()) {
+    for knob in options.max_delta.keys().chain(options.bounds.keys()) {
+        if !knob.is_numeric() {
             return Err(bad(
                 "options",
-                format!(
-                    "`{key}` is not a numeric knob; guardrails apply to {}",
-                    NUMERIC_KNOBS.join(", ")
-                ),
+                format!("`{knob}` is not numeric; guardrails apply to numeric knobs"),
             ));
         }
     }
-    if let Some((key, _)) = options
+    if let Some((knob, _)) = options
         .max_delta
         .iter()
         .find(|(_, d)| d.is_nan() || **d < 0.0)
     {
-        return Err(bad("options.max_delta", format!("`{key}` must be ≥ 0")));
+        return Err(bad("options.max_delta", format!("`{knob}` must be ≥ 0")));
     }
-    if let Some((key, _)) = options
+    if let Some((knob, _)) = options
         .bounds
         .iter()
         .find(|(_, [lo, hi])| lo.is_nan() || hi.is_nan() || lo > hi)
     {
-        return Err(bad("options.bounds", format!("`{key}` needs min ≤ max")));
+        return Err(bad("options.bounds", format!("`{knob}` needs min ≤ max")));
     }
     if supply.engine.is_hosted() {
         if supply.price.per_1k_input.is_none() || supply.price.per_1k_output.is_none() {
@@ -508,21 +388,45 @@ fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
             "a self-hosted supply needs a positive per_gpu_hour".into(),
         ));
     }
-    let gpu_name = supply
+    let Some(gpu) = supply.gpu.as_deref() else {
+        return Err(bad("gpu", "a self-hosted supply names its GPU".into()));
+    };
+    let gpu = known("gpu", catalog.gpu(gpu).map(|g| g.id.clone()))?;
+    let options_gpu = supply
+        .options
         .gpu
-        .as_deref()
-        .ok_or_else(|| bad("gpu", "a self-hosted supply names its GPU".into()))?;
-    let model = catalog.model(&supply.model)?;
-    for gpu in std::iter::once(gpu_name).chain(supply.options.gpu.iter().map(String::as_str)) {
-        catalog.gpu(gpu)?;
+        .iter()
+        .map(|g| known("options.gpu", catalog.gpu(g).map(|g| g.id.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    supply.gpu = Some(gpu.clone());
+    supply.options.gpu = options_gpu;
+    let model = catalog
+        .model(&supply.model)
+        .map_err(|e| bad("model", e.to_string()))?;
+    let mut current =
+        ServingConfig::with_engine_defaults(gpu, supply.gpus_per_replica, supply.replicas);
+    current.apply(&supply.config);
+    if let Some((knob, why)) = current.invalid() {
+        let field = match knob {
+            Knob::TensorParallelSize => "gpus_per_replica".to_string(),
+            Knob::Gpu | Knob::Replicas => knob.to_string(),
+            _ => format!("config.{knob}"),
+        };
+        return Err(bad(&field, why.into()));
     }
-    if supply.gpus_per_replica == 0 || supply.replicas == 0 {
-        return Err(bad(
-            "replicas",
-            "replicas and gpus_per_replica must be ≥ 1".into(),
-        ));
+    if let Some((knob, why)) = supply.options.invalid(&current) {
+        return Err(bad(&format!("options.{knob}"), why.into()));
     }
-    for tp in std::iter::once(supply.gpus_per_replica)
+    let drafts = current
+        .speculative
+        .iter()
+        .chain(supply.options.speculative.iter().flatten());
+    for draft in drafts {
+        catalog
+            .model(&draft.draft_model)
+            .map_err(|e| bad("speculative.draft_model", e.to_string()))?;
+    }
+    for tp in std::iter::once(current.tensor_parallel_size)
         .chain(supply.options.tensor_parallel_size.iter().copied())
     {
         if model.num_attention_heads % tp != 0 {
@@ -534,14 +438,6 @@ fn validate_supply(supply: &Supply, catalog: &Catalog) -> Result<()> {
                 ),
             ));
         }
-    }
-    if let Some(u) = supply.config.gpu_memory_utilization
-        && !(0.0 < u && u <= 1.0)
-    {
-        return Err(bad(
-            "config.gpu_memory_utilization",
-            "must be in (0, 1]".into(),
-        ));
     }
     Ok(())
 }

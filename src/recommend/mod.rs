@@ -22,7 +22,8 @@ use serde_json::{Map, Value, json};
 use crate::config::Supply;
 use crate::error::Result;
 use crate::hash::stable_hash64;
-use crate::search::{Evaluation, Evaluator, Round, ScenarioKind, SearchResult, ServingConfig};
+use crate::knobs::{Knob, ServingConfig};
+use crate::search::{Evaluation, Evaluator, Round, ScenarioKind, SearchResult};
 use crate::simulation::{RequestResult, RequestStatus, rng::Rng};
 use crate::workloads::WorkloadClass;
 
@@ -148,13 +149,13 @@ pub fn config_snippet(before: &ServingConfig, after: &ServingConfig) -> Value {
     let mut performance = Map::new();
     for ch in after.changes_from(before) {
         match ch.knob {
-            "gpu" => {
+            Knob::Gpu => {
                 resource.insert("gpu_type".into(), ch.after);
             }
-            "tensor_parallel_size" | "replicas" => {
-                resource.insert(ch.knob.into(), ch.after);
+            Knob::TensorParallelSize | Knob::Replicas => {
+                resource.insert(ch.knob.to_string(), ch.after);
             }
-            "speculative" => {
+            Knob::Speculative => {
                 let value = match &after.speculative {
                     Some(s) => json!({
                         "draft_model_path": s.draft_model,
@@ -165,7 +166,7 @@ pub fn config_snippet(before: &ServingConfig, after: &ServingConfig) -> Value {
                 performance.insert("speculative_decoding".into(), value);
             }
             knob => {
-                performance.insert(knob.into(), ch.after);
+                performance.insert(knob.to_string(), ch.after);
             }
         }
     }
@@ -186,10 +187,9 @@ pub fn apply_snippet(config: &ServingConfig, snippet: &Value) -> Result<ServingC
         key: "recommended_config_snippet".into(),
         message: m,
     };
-    let mut knobs: Map<String, Value> = config
-        .knobs()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
+    let mut knobs: Map<String, Value> = Knob::ALL
+        .iter()
+        .map(|&k| (k.to_string(), config.value(k)))
         .collect();
     for (group, values) in snippet.as_object().into_iter().flatten() {
         for (key, value) in values
@@ -474,7 +474,7 @@ fn describe_changes(before: &ServingConfig, after: &ServingConfig) -> String {
     let changes: Vec<String> = after
         .changes_from(before)
         .iter()
-        .map(|c| c.describe())
+        .map(|c| c.describe().to_string())
         .collect();
     format!("Recommended: {}.", changes.join("; "))
 }

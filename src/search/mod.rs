@@ -28,13 +28,15 @@ use serde::Serialize;
 use crate::calibration::{EngineCoefficients, roofline_prior};
 use crate::catalog::Catalog;
 use crate::config::Supply;
+use crate::deployment;
 use crate::error::Result;
 use crate::hash::stable_hash64;
+use crate::knobs::ServingConfig;
 use crate::simulation::{Deployment, SimOptions, SimReport, simulate};
 use crate::workloads::Traffic;
 
 pub use scenarios::{ScenarioKind, Scenarios};
-pub use space::{Change, SearchSpace, ServingConfig, space};
+pub use space::{SearchSpace, space};
 
 /// How the candidates are explored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,7 +189,7 @@ pub struct Evaluator<'a> {
 impl<'a> Evaluator<'a> {
     /// Builds the supply's search space and the scenarios of every block size in it.
     pub fn new(input: &'a SearchInput<'a>) -> Result<Evaluator<'a>> {
-        let current = ServingConfig::current(input.supply, input.catalog)?;
+        let current = deployment::current(input.supply)?;
         let space = space::space(input.supply, &current, input.catalog)?;
         let block_sizes: Vec<u32> = space.shapes.iter().map(|s| s.block_size).collect();
         let mut scenarios = BTreeMap::new();
@@ -212,7 +214,7 @@ impl<'a> Evaluator<'a> {
             / n;
         let current_prior = match input.calibrated {
             Some(_) => Some(roofline_prior(
-                &current.deployment(input.supply, input.catalog)?,
+                &deployment::of(input.supply, &current, input.catalog)?,
                 context_tokens,
             )),
             None => None,
@@ -237,7 +239,7 @@ impl<'a> Evaluator<'a> {
 
     /// The simulated deployment of `config`, with the calibrated step model carried over.
     pub fn deployment(&self, config: &ServingConfig) -> Result<Deployment> {
-        let mut d = config.deployment(self.input.supply, self.input.catalog)?;
+        let mut d = deployment::of(self.input.supply, config, self.input.catalog)?;
         if let (Some(f), Some(p0)) = (self.input.calibrated, self.current_prior) {
             let p = roofline_prior(&d, self.context_tokens);
             let reserve = d.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;
@@ -315,7 +317,7 @@ impl<'a> Evaluator<'a> {
                 .max(failed)
         };
         let slo_ratio = scenarios.iter().map(|(_, m)| ratio(m)).fold(0.0, f64::max);
-        let d = config.deployment(self.input.supply, self.input.catalog)?;
+        let d = deployment::of(self.input.supply, config, self.input.catalog)?;
         Ok(Evaluation {
             config: config.clone(),
             round,

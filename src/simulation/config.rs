@@ -6,72 +6,55 @@ use serde::{Deserialize, Serialize};
 
 use super::step_time::StepTimeModel;
 use crate::catalog::{Dtype, GpuSpec, ModelSpec};
+use crate::knobs::ServingConfig;
 use crate::{Error, Result};
 
-/// KV-cache element type (vLLM `--kv-cache-dtype`). `Auto` follows the model dtype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KvCacheDtype {
-    #[default]
-    Auto,
-    Fp16,
-    Bf16,
-    Fp8,
-}
-
-impl KvCacheDtype {
-    pub fn resolve(self, model_dtype: Dtype) -> Dtype {
-        match self {
-            KvCacheDtype::Auto => model_dtype,
-            KvCacheDtype::Fp16 => Dtype::Fp16,
-            KvCacheDtype::Bf16 => Dtype::Bf16,
-            KvCacheDtype::Fp8 => Dtype::Fp8,
-        }
-    }
-}
-
-/// Speculative decoding with a draft model.
+/// How often speculative draft tokens are accepted.
 ///
-/// Per step, each decoding sequence proposes `num_speculative_tokens` = k draft tokens; each is accepted
-/// with probability α given all earlier ones were (the i.i.d. model of Leviathan et al., "Fast Inference
-/// from Transformers via Speculative Decoding", ICML 2023), so a step emits (accepted + 1) tokens and
-/// E[tokens/step] = (1 − α^(k+1)) / (1 − α). The simulator **draws** the accepted count per sequence per
-/// step from the seeded RNG (not the expectation), so tails are realistic; runs stay deterministic.
+/// Per step, each decoding sequence proposes k draft tokens; each is accepted with probability α given
+/// all earlier ones were (the i.i.d. model of Leviathan et al., "Fast Inference from Transformers via
+/// Speculative Decoding", ICML 2023), so a step emits (accepted + 1) tokens and E[tokens/step] =
+/// (1 − α^(k+1)) / (1 − α). The simulator **draws** the accepted count per sequence per step from the
+/// seeded RNG (not the expectation), so tails are realistic; runs stay deterministic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SpeculativeConfig {
-    /// Catalog id of the draft model (its spec goes in [`Deployment::draft_model`]).
-    pub draft_model: String,
-    pub num_speculative_tokens: u32,
+pub struct Acceptance {
     /// α used for classes without an entry. Default 0.7: the middle of the 0.5–0.8 range Leviathan et al.
     /// (2023, Table 3) measure for small same-family drafts; calibrate per workload class from logs.
     #[serde(default = "default_acceptance")]
-    pub default_acceptance_rate: f64,
+    pub default_rate: f64,
     /// α per workload class id.
     #[serde(default)]
-    pub acceptance_rate_by_class: BTreeMap<u16, f64>,
+    pub by_class: BTreeMap<u16, f64>,
 }
 
 fn default_acceptance() -> f64 {
     0.7
 }
 
-impl SpeculativeConfig {
-    /// k draft tokens from `draft_model`, with the default acceptance rate for every class.
-    pub fn new(draft_model: &str, num_speculative_tokens: u32) -> SpeculativeConfig {
-        SpeculativeConfig {
-            draft_model: draft_model.to_string(),
-            num_speculative_tokens,
-            default_acceptance_rate: default_acceptance(),
-            acceptance_rate_by_class: BTreeMap::new(),
+impl Default for Acceptance {
+    fn default() -> Self {
+        Acceptance {
+            default_rate: default_acceptance(),
+            by_class: BTreeMap::new(),
         }
     }
+}
 
+/// Speculative decoding as one replica runs it: k draft tokens per step and their acceptance.
+#[derive(Debug, Clone, Copy)]
+pub struct Speculation<'a> {
+    pub num_speculative_tokens: u32,
+    pub acceptance: &'a Acceptance,
+}
+
+impl Speculation<'_> {
     pub fn acceptance_rate(&self, class: u16) -> f64 {
         *self
-            .acceptance_rate_by_class
+            .acceptance
+            .by_class
             .get(&class)
-            .unwrap_or(&self.default_acceptance_rate)
+            .unwrap_or(&self.acceptance.default_rate)
     }
 
     /// Expected tokens emitted per verification step: (1 − α^(k+1)) / (1 − α).
@@ -86,44 +69,28 @@ impl SpeculativeConfig {
     }
 }
 
-/// Engine settings, named as vLLM names them. Defaults are vLLM v1's online-serving defaults:
-/// block_size 16, max_num_batched_tokens 8192 with chunked prefill, gpu_memory_utilization 0.9, prefix
-/// caching and chunked prefill on. `max_num_seqs` defaults to 256, vLLM's generic default; recent vLLM
-/// (≥ 0.8) raises it to 1024 for the OpenAI server on H100-class GPUs, so set it explicitly when modelling
-/// such a deployment.
+/// What the engine is besides its knobs ([`ServingConfig`]): facts of the deployment that the search
+/// does not vary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
-    pub block_size: u32,
-    pub max_num_seqs: u32,
-    pub max_num_batched_tokens: u32,
-    pub gpu_memory_utilization: f64,
-    pub enable_prefix_caching: bool,
-    pub enable_chunked_prefill: bool,
     /// Weight / activation dtype.
     pub dtype: Dtype,
-    pub kv_cache_dtype: KvCacheDtype,
     /// None = the model's max context. Requests with prompt + output above it are rejected (vLLM's 400).
     pub max_model_len: Option<u32>,
     /// Replaces the computed number of GPU KV blocks (real runs log it: "# GPU blocks").
     pub num_gpu_blocks_override: Option<u64>,
-    pub speculative: Option<SpeculativeConfig>,
+    /// Speculative acceptance, used when the configuration drafts.
+    pub acceptance: Acceptance,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            block_size: 16,
-            max_num_seqs: 256,
-            max_num_batched_tokens: 8192,
-            gpu_memory_utilization: 0.9,
-            enable_prefix_caching: true,
-            enable_chunked_prefill: true,
             dtype: Dtype::Bf16,
-            kv_cache_dtype: KvCacheDtype::Auto,
             max_model_len: None,
             num_gpu_blocks_override: None,
-            speculative: None,
+            acceptance: Acceptance::default(),
         }
     }
 }
@@ -153,16 +120,17 @@ pub enum SchedulerKind {
 /// One deployment: `replicas` copies of one engine, each on `tensor_parallel_size` GPUs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
+    /// The GPU named by `config.gpu`.
     pub gpu: GpuSpec,
     pub model: ModelSpec,
-    pub tensor_parallel_size: u32,
-    pub replicas: u32,
+    /// The serving knobs: GPU, TP, replicas and the engine's settings.
+    pub config: ServingConfig,
     pub engine: EngineConfig,
     #[serde(default)]
     pub scheduler: SchedulerKind,
     pub router: Router,
     pub step_model: StepTimeModel,
-    /// Draft model for speculative decoding (required when `engine.speculative` is set).
+    /// Draft model for speculative decoding (required when `config.speculative` is set).
     #[serde(default)]
     pub draft_model: Option<ModelSpec>,
     pub price_per_gpu_hour: f64,
@@ -179,10 +147,13 @@ impl Deployment {
     ) -> Deployment {
         let price = gpu.price_per_hour_usd;
         Deployment {
+            config: ServingConfig::with_engine_defaults(
+                gpu.id.clone(),
+                tensor_parallel_size,
+                replicas,
+            ),
             gpu,
             model,
-            tensor_parallel_size,
-            replicas,
             engine: EngineConfig::default(),
             scheduler: SchedulerKind::VllmV1,
             router: Router::default(),
@@ -193,7 +164,15 @@ impl Deployment {
     }
 
     pub fn kv_dtype(&self) -> Dtype {
-        self.engine.kv_cache_dtype.resolve(self.engine.dtype)
+        self.config.kv_cache_dtype.resolve(self.engine.dtype)
+    }
+
+    /// Speculative decoding as configured, `None` when off.
+    pub fn speculation(&self) -> Option<Speculation<'_>> {
+        self.config.speculative.as_ref().map(|s| Speculation {
+            num_speculative_tokens: s.num_speculative_tokens,
+            acceptance: &self.engine.acceptance,
+        })
     }
 
     pub fn max_model_len(&self) -> u32 {
@@ -202,7 +181,7 @@ impl Deployment {
 
     /// Bytes of one KV block summed over the TP group (block_size × KV bytes per token).
     pub fn block_bytes_total(&self) -> f64 {
-        self.engine.block_size as f64 * self.model.kv_bytes_per_token(self.kv_dtype())
+        self.config.block_size as f64 * self.model.kv_bytes_per_token(self.kv_dtype())
     }
 
     /// Number of GPU KV blocks per replica: `num_gpu_blocks_override`, or
@@ -213,7 +192,7 @@ impl Deployment {
         if let Some(n) = self.engine.num_gpu_blocks_override {
             return Ok(n);
         }
-        let tp = self.tensor_parallel_size.max(1) as f64;
+        let tp = self.config.tensor_parallel_size.max(1) as f64;
         let kv_shards = tp.min(self.model.num_kv_heads as f64);
         // A speculative draft model lives on the same GPUs, sharded the same way.
         let weights = (self.model.weight_bytes(self.engine.dtype)
@@ -224,49 +203,63 @@ impl Deployment {
             / tp;
         let reserve = self.step_model.activation_reserve_bytes();
         let avail =
-            self.gpu.memory_bytes() * self.engine.gpu_memory_utilization - weights - reserve;
+            self.gpu.memory_bytes() * self.config.gpu_memory_utilization - weights - reserve;
         let per_block = self.block_bytes_total() / kv_shards;
         let blocks = (avail / per_block).floor();
         if blocks < 1.0 {
             return Err(Error::Simulation(format!(
                 "{} does not fit on {} × {} with gpu_memory_utilization {}: no memory left for the KV cache",
                 self.model.id,
-                self.tensor_parallel_size,
+                self.config.tensor_parallel_size,
                 self.gpu.id,
-                self.engine.gpu_memory_utilization
+                self.config.gpu_memory_utilization
             )));
         }
         Ok(blocks as u64)
     }
 
+    /// Checks what the engine itself would refuse to start with: the same per-knob rules that
+    /// `tunelake validate` applies to pipeline files, then the deployment's own consistency.
     pub fn validate(&self) -> Result<()> {
-        let e = &self.engine;
         let bad = |m: String| Err(Error::Simulation(m));
-        if self.replicas == 0 || self.tensor_parallel_size == 0 {
-            return bad("replicas and tensor_parallel_size must be >= 1".into());
+        if let Some((knob, why)) = self.config.invalid() {
+            return bad(format!("{knob} {why}"));
         }
-        if e.block_size == 0 || e.max_num_seqs == 0 || e.max_num_batched_tokens == 0 {
-            return bad("block_size, max_num_seqs and max_num_batched_tokens must be >= 1".into());
-        }
-        if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {
+        let c = &self.config;
+        if !c.enable_chunked_prefill && c.max_num_batched_tokens < self.max_model_len() {
             return bad(format!(
-                "gpu_memory_utilization must be in (0, 1], got {}",
-                e.gpu_memory_utilization
+                "without chunked prefill max_num_batched_tokens ({}) must be >= max_model_len ({}), as vLLM requires",
+                c.max_num_batched_tokens,
+                self.max_model_len()
             ));
         }
-        if let Some(s) = &e.speculative {
-            if self.draft_model.is_none() {
+        if self.config.gpu != self.gpu.id {
+            return bad(format!(
+                "config.gpu `{}` is not the deployment's GPU `{}`",
+                self.config.gpu, self.gpu.id
+            ));
+        }
+        match (&self.config.speculative, &self.draft_model) {
+            (Some(s), None) => {
                 return bad(format!(
                     "speculative decoding with draft `{}` needs Deployment::draft_model",
                     s.draft_model
                 ));
             }
-            let rates = std::iter::once(s.default_acceptance_rate)
-                .chain(s.acceptance_rate_by_class.values().copied());
-            for a in rates {
-                if !(0.0..=1.0).contains(&a) {
-                    return bad(format!("acceptance rate must be in [0, 1], got {a}"));
-                }
+            (None, Some(m)) => {
+                return bad(format!(
+                    "draft model `{}` without speculative decoding",
+                    m.id
+                ));
+            }
+            _ => {}
+        }
+        let acceptance = &self.engine.acceptance;
+        for a in
+            std::iter::once(acceptance.default_rate).chain(acceptance.by_class.values().copied())
+        {
+            if !(0.0..=1.0).contains(&a) {
+                return bad(format!("acceptance rate must be in [0, 1], got {a}"));
             }
         }
         if !(self.price_per_gpu_hour.is_finite() && self.price_per_gpu_hour >= 0.0) {

@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::config::{Deployment, Router, SchedulerKind, SimOptions, SpeculativeConfig};
+use super::config::{Deployment, Router, SchedulerKind, SimOptions, Speculation};
 use super::kv::KvCache;
 use super::report::{Percentiles, RequestResult, RequestStatus, SimReport};
 use super::rng::{Rng, hash64};
@@ -44,7 +44,7 @@ struct Env<'a> {
     trace: &'a [TraceRequest],
     cost: StepCost,
     draft_cost: Option<StepCost>,
-    spec: Option<&'a SpeculativeConfig>,
+    spec: Option<Speculation<'a>>,
     timeout_ns: Option<u64>,
     block_size: u32,
     prefix_caching: bool,
@@ -403,20 +403,14 @@ impl Replica {
 /// Simulates `dep` serving `trace`.
 pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<SimReport> {
     dep.validate()?;
-    let e = &dep.engine;
+    let e = &dep.config;
     let max_model_len = dep.max_model_len();
-    if !e.enable_chunked_prefill && e.max_num_batched_tokens < max_model_len {
-        return Err(Error::Simulation(format!(
-            "without chunked prefill max_num_batched_tokens ({}) must be >= max_model_len ({max_model_len}), as vLLM requires",
-            e.max_num_batched_tokens
-        )));
-    }
     let capacity = dep.num_gpu_blocks()?;
     let reqs = trace.requests();
     if reqs.len() > u32::MAX as usize {
         return Err(Error::Simulation("trace longer than 2^32 requests".into()));
     }
-    let spec = e.speculative.as_ref();
+    let spec = dep.speculation();
     let env = Env {
         trace: reqs,
         cost: StepCost::new(dep, &dep.model),
@@ -441,7 +435,7 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
         num_speculative_tokens: spec.map_or(0, |s| s.num_speculative_tokens),
     };
     let seed = opts.seed ^ hash64(opts.scenario_id);
-    let mut replicas: Vec<Replica> = (0..dep.replicas)
+    let mut replicas: Vec<Replica> = (0..e.replicas)
         .map(|i| Replica {
             core: ReplicaCore {
                 running: Vec::with_capacity(e.max_num_seqs.min(4096) as usize),
@@ -659,7 +653,7 @@ fn build_report(
     let sum = |f: &dyn Fn(&Replica) -> f64| replicas.iter().map(f).sum::<f64>();
     let busy = sum(&|r| r.busy_ns as f64);
     let queries = sum(&|r| r.query_tokens as f64);
-    let gpu_seconds = dep.replicas as f64 * dep.tensor_parallel_size as f64 * makespan;
+    let gpu_seconds = f64::from(dep.config.gpus()) * makespan;
     let peak = replicas.iter().map(|r| r.peak_used).max().unwrap_or(0);
     SimReport {
         requests: n as u64,

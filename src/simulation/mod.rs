@@ -14,17 +14,14 @@ pub mod report;
 pub mod rng;
 pub mod scheduler;
 pub mod step_time;
-pub mod supply;
 pub mod time;
 pub mod trace;
 
 pub use config::{
-    Deployment, EngineConfig, KvCacheDtype, Router, SchedulerKind, SimOptions, Slo,
-    SpeculativeConfig,
+    Acceptance, Deployment, EngineConfig, Router, SchedulerKind, SimOptions, Slo, Speculation,
 };
 pub use engine::simulate;
 pub use report::{Percentiles, RequestResult, RequestStatus, SimReport};
 pub use step_time::{LinearParams, RooflineParams, StepCost, StepShape, StepTimeModel};
-pub use supply::{apply_override, deployment_for};
 pub use time::SimTime;
 pub use trace::{Trace, TraceRequest};

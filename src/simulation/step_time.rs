@@ -141,7 +141,7 @@ impl StepCost {
                 p,
                 &dep.gpu,
                 model,
-                dep.tensor_parallel_size,
+                dep.config.tensor_parallel_size,
                 dep.engine.dtype,
                 dep.kv_dtype(),
             )),

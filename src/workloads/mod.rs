@@ -32,6 +32,7 @@ mod kmeans;
 pub mod naming;
 pub mod resample;
 mod stats;
+pub mod trace;
 pub mod vector;
 
 use std::collections::HashMap;
@@ -398,7 +399,7 @@ impl Traffic {
     /// the batches.
     pub fn trace(&self, block_size: u32) -> Result<Trace> {
         // The query's arrival order is kept by `from_requests` (a stable sort of sorted input).
-        let mut requests = Trace::from_requests(&self.batches, block_size)?.into_inner();
+        let mut requests = trace::from_requests(&self.batches, block_size)?.into_inner();
         for (r, class) in requests.iter_mut().zip(&self.classes) {
             r.class = *class;
         }

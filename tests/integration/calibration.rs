@@ -461,7 +461,7 @@ const BURSTGPT: &str = concat!(
 #[test]
 fn burstgpt_fit_low_scales_predict_high_scales() {
     use tunelake::ingest::import::{Format, ImportOptions, read};
-    use tunelake::simulation::{Deployment, Percentiles, SimOptions, Trace, simulate};
+    use tunelake::simulation::{Deployment, Percentiles, SimOptions, simulate};
     let load = |scale: u32| {
         read(
             Format::Burstgpt,
@@ -543,7 +543,11 @@ fn burstgpt_fit_low_scales_predict_high_scales() {
     let mut errors = Vec::new();
     for s in test {
         let r = load(s).requests.unwrap();
-        let trace = Trace::from_requests(std::slice::from_ref(&r), dep.engine.block_size).unwrap();
+        let trace = tunelake::workloads::trace::from_requests(
+            std::slice::from_ref(&r),
+            dep.config.block_size,
+        )
+        .unwrap();
         let sim = simulate(
             &dep,
             &trace,

@@ -12,13 +12,18 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("hash", &[]),
     ("rng", &[]),
     ("catalog", &["error"]),
-    ("knobs", &["error", "catalog"]),
+    ("knobs", &["error", "hash", "catalog"]),
     // The engine model: pure (a typed deployment and a trace in, a report out).
     ("simulation", &["error", "hash", "rng", "catalog", "knobs"]),
     // What the lake and the pipeline file look like, and the SQL kept under sql/.
     ("contracts", &["error"]),
     ("config", &["error", "catalog", "knobs"]),
     ("sql", &["error", "hash"]),
+    // The one bridge from a pipeline file's supply to the simulator's deployment.
+    (
+        "deployment",
+        &["error", "catalog", "knobs", "simulation", "config"],
+    ),
     // The stages, in the order data flows through them: each may use the ones before it.
     ("features", &["error", "hash", "contracts", "config", "sql"]),
     (
@@ -45,6 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "simulation",
             "contracts",
             "config",
+            "deployment",
             "sql",
             "features",
             "workloads",
@@ -60,6 +66,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "knobs",
             "simulation",
             "config",
+            "deployment",
             "workloads",
             "calibration",
         ],
@@ -74,6 +81,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "knobs",
             "simulation",
             "config",
+            "deployment",
             "workloads",
             "calibration",
             "search",
@@ -83,7 +91,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("storage", &["error"]),
     (
         "ingest",
-        &["error", "hash", "contracts", "config", "sql", "storage", "simulation"],
+        &[
+            "error",
+            "hash",
+            "contracts",
+            "config",
+            "sql",
+            "storage",
+            "simulation",
+        ],
     ),
     (
         "sinks",
@@ -102,10 +118,30 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "generate",
-        &["error", "hash", "rng", "catalog", "contracts", "storage", "ingest"],
+        &[
+            "error",
+            "hash",
+            "rng",
+            "catalog",
+            "contracts",
+            "storage",
+            "ingest",
+        ],
     ),
     // The one place stages are chained.
     ("pipeline", &["*"]),
+];
+
+/// Imports that still break the table, each to be removed by moving the code it serves (issue 10).
+/// The test fails on any import not listed here, and on a listed one that is gone, so the list only
+/// shrinks.
+const NOT_YET_MOVED: &[(&str, &str)] = &[
+    // The Parquet lake writer moves from sinks down to storage.
+    ("generate/mod.rs", "sinks"),
+    ("ingest/import/mod.rs", "sinks"),
+    // Output tables move from the stages into sinks.
+    ("recommend/mod.rs", "features"),
+    ("search/mod.rs", "features"),
 ];
 
 /// Crates the pure layers may not use: they do no I/O and know nothing of Arrow or the pipeline file.
@@ -117,7 +153,8 @@ const IMPURE_CRATES: &[&str] = &[
     "tokio",
     "futures",
 ];
-const PURE: &[&str] = &["error", "hash", "rng", "catalog", "knobs", "simulation"];
+/// (`error` is not among them: the crate's error type carries those crates' errors as sources.)
+const PURE: &[&str] = &["hash", "rng", "catalog", "knobs", "simulation"];
 
 /// One forbidden reference: which file, which line, what it named.
 #[derive(Debug, PartialEq)]
@@ -211,7 +248,8 @@ fn check(module: &str, file: &str, source: &str) -> Vec<Violation> {
                 name != module
                     && !matches!(name.as_str(), "Error" | "Result")
                     && (known.contains(name.as_str()) && !allowed.contains(&name.as_str())
-                        || !known.contains(name.as_str()) && name.chars().next().is_some_and(char::is_lowercase))
+                        || !known.contains(name.as_str())
+                            && name.chars().next().is_some_and(char::is_lowercase))
             }
         })
         .map(|(line, named)| Violation {
@@ -257,8 +295,10 @@ fn every_module_imports_only_the_layers_below_it() {
         let source = std::fs::read_to_string(path).unwrap();
         violations.extend(check(&module, &relative.display().to_string(), &source));
     }
+    let known = |v: &Violation| NOT_YET_MOVED.contains(&(v.file.as_str(), v.named.as_str()));
     let listed: Vec<String> = violations
         .iter()
+        .filter(|v| !known(v))
         .map(|v| format!("src/{}:{} names {}", v.file, v.line, v.named))
         .collect();
     assert!(
@@ -267,6 +307,15 @@ fn every_module_imports_only_the_layers_below_it() {
         listed.len(),
         listed.join("\n")
     );
+    let stale: Vec<_> = NOT_YET_MOVED
+        .iter()
+        .filter(|(file, named)| {
+            !violations
+                .iter()
+                .any(|v| v.file == *file && v.named == *named)
+        })
+        .collect();
+    assert!(stale.is_empty(), "remove from NOT_YET_MOVED: {stale:?}");
 }
 
 #[test]

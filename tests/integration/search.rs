@@ -7,9 +7,10 @@ use chrono::NaiveDate;
 use tunelake::catalog::Catalog;
 use tunelake::config::{Overrides, PipelineFile, Plan};
 use tunelake::generate::{self, GenerateConfig};
+use tunelake::knobs::ServingConfig;
 use tunelake::pipeline::{self, RunSummary};
 use tunelake::recommend::{SystemRecommendation, apply_snippet};
-use tunelake::search::{Evaluator, ScenarioKind, SearchInput, ServingConfig, Strategy};
+use tunelake::search::{Evaluator, ScenarioKind, SearchInput, Strategy};
 use tunelake::storage::Location;
 use tunelake::{calibration, ingest, workloads};
 
@@ -121,7 +122,7 @@ async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
             strategy: Strategy::Exhaustive,
         };
         let evaluator = Evaluator::new(&input).unwrap();
-        let current = ServingConfig::current(supply, &catalog).unwrap();
+        let current = tunelake::deployment::current(supply).unwrap();
         let recommended = apply_snippet(&current, &rec.recommended_config_snippet).unwrap();
         let sim = |c: &ServingConfig| {
             evaluator
@@ -309,7 +310,6 @@ options = { replicas = [1, 2] }
 /// recommended one.
 #[test]
 fn snippets_round_trip() {
-    let catalog = Catalog::bundled().unwrap();
     let file: PipelineFile = toml::from_str(
         r#"
 [run]
@@ -327,7 +327,7 @@ config = { speculative = { draft_model = "Llama-3.2-1B", num_speculative_tokens 
 "#,
     )
     .unwrap();
-    let current = ServingConfig::current(&file.supplies[0], &catalog).unwrap();
+    let current = tunelake::deployment::current(&file.supplies[0]).unwrap();
     let changed = ServingConfig {
         gpu: "A100-80GB".into(),
         replicas: 3,

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 use rayon::prelude::*;
 use tunelake::catalog::{Catalog, Dtype};
+use tunelake::knobs::Speculative;
 use tunelake::simulation::*;
 
 use super::catalog::{col, read_csv};
@@ -45,7 +46,7 @@ fn opts() -> SimOptions {
 #[test]
 fn md1_queue_wait_matches_pollaczek_khinchine() {
     let mut d = h100_llama3_8b(1);
-    d.engine.max_num_seqs = 1;
+    d.config.max_num_seqs = 1;
     d.step_model = linear(1.0, 0.0, 0.01);
     let (p, o) = (100, 10);
     let s = (1.0 + 0.01 * p as f64 + (o - 1) as f64 * 1.0) * 1e-3; // 11 ms
@@ -165,8 +166,8 @@ fn conservation_under_preemption_and_prefix_caching() {
     ] {
         let mut d = h100_llama3_8b(2);
         d.engine.num_gpu_blocks_override = blocks;
-        d.engine.enable_prefix_caching = prefix;
-        d.engine.max_num_batched_tokens = 2048;
+        d.config.enable_prefix_caching = prefix;
+        d.config.max_num_batched_tokens = 2048;
         let trace = shared_prefix_trace(4000, 40.0, 11);
         let mut o = opts();
         o.keep_per_request = true;
@@ -206,7 +207,7 @@ fn prefix_caching_lowers_ttft() {
     let trace = shared_prefix_trace(3000, 20.0, 5);
     let run = |on: bool| {
         let mut d = h100_llama3_8b(1);
-        d.engine.enable_prefix_caching = on;
+        d.config.enable_prefix_caching = on;
         simulate(&d, &trace, &opts()).unwrap()
     };
     let (on, off) = (run(true), run(false));
@@ -220,29 +221,24 @@ fn speculative_decoding_emits_expected_tokens_per_step() {
     let c = Catalog::bundled().unwrap();
     let mut d = h100_llama3_8b(1);
     d.draft_model = Some(c.model("Llama-3.2-1B").unwrap().clone());
-    d.engine.speculative = Some(SpeculativeConfig {
+    d.config.speculative = Some(Speculative {
         draft_model: "Llama-3.2-1B".into(),
         num_speculative_tokens: 4,
-        default_acceptance_rate: 0.7,
-        acceptance_rate_by_class: Default::default(),
     });
+    d.engine.acceptance.default_rate = 0.7;
     // One long request alone: steps ≈ 1 prefill + output / E[tokens per step].
     let trace = Trace::new(vec![TraceRequest::new(0.0, 100, 20_001)]).unwrap();
     let mut d2 = d.clone();
     d2.engine.max_model_len = Some(32_768);
     d.engine.max_model_len = Some(32_768);
     let r = simulate(&d2, &trace, &opts()).unwrap();
-    let expect = d
-        .engine
-        .speculative
-        .as_ref()
-        .unwrap()
-        .expected_tokens_per_step(0);
+    let expect = d.speculation().unwrap().expected_tokens_per_step(0);
     let per_step = 20_000.0 / (r.steps - 1) as f64;
     println!("tokens/step {per_step:.3} expected {expect:.3}");
     assert!((per_step / expect - 1.0).abs() < 0.03);
     let mut plain = d.clone();
-    plain.engine.speculative = None;
+    plain.config.speculative = None;
+    plain.draft_model = None;
     let p = simulate(&plain, &trace, &opts()).unwrap();
     assert!(r.e2e_ms.mean < p.e2e_ms.mean);
 }
@@ -252,15 +248,15 @@ fn speculative_decoding_emits_expected_tokens_per_step() {
 #[test]
 fn no_chunked_prefill() {
     let mut d = h100_llama3_8b(1);
-    d.engine.enable_chunked_prefill = false;
-    d.engine.max_num_batched_tokens = 2048;
+    d.config.enable_chunked_prefill = false;
+    d.config.max_num_batched_tokens = 2048;
     let trace = Trace::new(vec![TraceRequest::new(0.0, 4000, 2)]).unwrap();
     assert!(simulate(&d, &trace, &opts()).is_err());
-    d.engine.max_num_batched_tokens = 8192;
+    d.config.max_num_batched_tokens = 8192;
     let whole = simulate(&d, &trace, &opts()).unwrap();
     assert_eq!(whole.steps, 2);
-    d.engine.enable_chunked_prefill = true;
-    d.engine.max_num_batched_tokens = 2048;
+    d.config.enable_chunked_prefill = true;
+    d.config.max_num_batched_tokens = 2048;
     let chunked = simulate(&d, &trace, &opts()).unwrap();
     assert_eq!(chunked.steps, 3);
     assert!(chunked.ttft_ms.mean > whole.ttft_ms.mean);
@@ -321,7 +317,7 @@ fn determinism_across_runs_and_thread_pools() {
                 Router::LeastOutstanding,
                 Router::PrefixAffinity,
             ][i as usize % 3];
-            d.engine.max_num_seqs = 64 << (i % 2);
+            d.config.max_num_seqs = 64 << (i % 2);
             d.engine.num_gpu_blocks_override = Some(800 + 400 * i as u64);
             d
         })
@@ -359,7 +355,7 @@ fn fast_forward_is_exact() {
     ] {
         let mut d = h100_llama3_8b(replicas);
         d.engine.num_gpu_blocks_override = blocks;
-        d.engine.max_num_batched_tokens = 1024;
+        d.config.max_num_batched_tokens = 1024;
         let mut o = opts();
         o.keep_per_request = true;
         o.request_timeout_s = timeout;
@@ -432,7 +428,7 @@ proptest! {
         let trace = Trace::poisson(400, 1e6, seed, |rng| (64 + rng.below(3000) as u32, 1));
         let run = |b: u32| {
             let mut d = h100_llama3_8b(1);
-            d.engine.max_num_batched_tokens = b;
+            d.config.max_num_batched_tokens = b;
             let r = simulate(&d, &trace, &opts()).unwrap();
             r.input_tokens_per_s
         };
@@ -466,11 +462,11 @@ pub(crate) fn blis_runs() -> Vec<BlisRun> {
                 1,
             );
             d.engine.dtype = Dtype::Fp16;
-            d.engine.max_num_seqs = num("max_num_seqs") as u32;
-            d.engine.max_num_batched_tokens = num("max_num_batched_tokens") as u32;
+            d.config.max_num_seqs = num("max_num_seqs") as u32;
+            d.config.max_num_batched_tokens = num("max_num_batched_tokens") as u32;
             d.engine.max_model_len = Some(num("max_model_len") as u32);
             d.engine.num_gpu_blocks_override = Some(num("kv_blocks_total_gpu"));
-            d.engine.block_size = num("block_size") as u32;
+            d.config.block_size = num("block_size") as u32;
             let max_tokens = num("max_tokens_output_len") as u32;
             let (rh, rrows) = read_csv(&format!("{BLIS}/requests/{name}.csv"));
             let (ia, ii, ie, it, ie2e) = (

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use tunelake::catalog::Catalog;
-use tunelake::config::{Engine, PipelineFile, Speculative, Supply};
+use tunelake::config::{Engine, PipelineFile, Supply};
+use tunelake::deployment;
+use tunelake::knobs::{Knob, KvCacheDtype, ServingConfig, Speculative};
 use tunelake::recommend::render::{self, Renderer, SnippetFile, Target};
-use tunelake::search::ServingConfig;
-use tunelake::simulation::KvCacheDtype;
 
 fn reference(file: &str) -> BTreeSet<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -138,12 +138,14 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
     ];
     let mut out: Vec<ServingConfig> = singles
         .iter()
-        .filter(|(knob, _)| engine.supports(knob) || engine == Engine::Openai)
+        .filter(|(knob, _)| {
+            engine.supports(knob.parse::<Knob>().unwrap()) || engine == Engine::Openai
+        })
         .map(|(_, c)| c.clone())
         .collect();
     let mut all = base.clone();
     for (knob, c) in &singles {
-        if engine.supports(knob) {
+        if engine.supports(knob.parse::<Knob>().unwrap()) {
             let snippet = tunelake::recommend::config_snippet(base, c);
             all = tunelake::recommend::apply_snippet(&all, &snippet).unwrap();
         }
@@ -311,7 +313,7 @@ fn every_renderer_conforms() {
                 supply: &supply,
                 catalog: &catalog,
             };
-            let base = ServingConfig::current(&supply, &catalog).unwrap();
+            let base = deployment::current(&supply).unwrap();
             for after in changes(engine, &base) {
                 let files = renderer.render(&target, &base, &after);
                 assert!(!files.is_empty());
@@ -368,7 +370,7 @@ fn vllm_migrates_removed_speculative_flags() {
         Engine::Vllm,
         Some("vllm serve m --speculative-model old --num-speculative-tokens 3 --port 8000"),
     );
-    let base = ServingConfig::current(&supply, &catalog).unwrap();
+    let base = deployment::current(&supply).unwrap();
     let after = ServingConfig {
         speculative: Some(Speculative {
             draft_model: "meta-llama/Llama-3.1-8B-Instruct".into(),
@@ -407,7 +409,7 @@ fn golden_snippets() {
     for renderer in render::all() {
         let engine = renderer.engine();
         let supply = supply(engine, None);
-        let base = ServingConfig::current(&supply, &catalog).unwrap();
+        let base = deployment::current(&supply).unwrap();
         let mut after = base.clone();
         for (knob, value) in [
             (
@@ -431,7 +433,7 @@ fn golden_snippets() {
                 serde_json::json!({"performance_config": {"speculative_decoding": {"draft_model_path": "meta-llama/Llama-3.1-8B-Instruct", "num_speculative_tokens": 4}}}),
             ),
         ] {
-            if engine.supports(knob) {
+            if engine.supports(knob.parse::<Knob>().unwrap()) {
                 after = tunelake::recommend::apply_snippet(&after, &value).unwrap();
             }
         }

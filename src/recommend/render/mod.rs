@@ -10,7 +10,7 @@ mod vllm;
 
 use crate::catalog::Catalog;
 use crate::config::{Engine, Supply};
-use crate::search::ServingConfig;
+use crate::knobs::{Knob, ServingConfig};
 
 pub use openai::{OpenAiClient, client_defaults};
 pub use tgi::Tgi;
@@ -66,7 +66,7 @@ pub fn for_engine(engine: Engine) -> &'static dyn Renderer {
 fn header(prefix: &str, title: &str, before: &ServingConfig, after: &ServingConfig) -> String {
     let mut text = format!("{prefix} tunelake: {title}\n");
     for ch in after.changes_from(before) {
-        let note = if matches!(ch.knob, "gpu" | "replicas") {
+        let note = if matches!(ch.knob, Knob::Gpu | Knob::Replicas) {
             " (set in the orchestrator, not the engine)"
         } else {
             ""
@@ -77,13 +77,13 @@ fn header(prefix: &str, title: &str, before: &ServingConfig, after: &ServingConf
 }
 
 /// Whether `config` must set `knob`: always when there is no `base`, else when it differs.
-fn differs(config: &ServingConfig, base: Option<&ServingConfig>, knob: &str) -> bool {
-    base.is_none_or(|b| config.changes_from(b).iter().any(|ch| ch.knob == knob))
+fn differs(config: &ServingConfig, base: Option<&ServingConfig>, knob: Knob) -> bool {
+    base.is_none_or(|b| config.value(knob) != b.value(knob))
 }
 
 /// vLLM's name for a KV-cache dtype (TRT-LLM shares the `fp8` / `auto` spellings).
 fn kv_dtype_name(config: &ServingConfig) -> &'static str {
-    use crate::simulation::KvCacheDtype::*;
+    use crate::knobs::KvCacheDtype::*;
     match config.kv_cache_dtype {
         Auto => "auto",
         Fp16 => "float16",

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Renderer, SnippetFile, Target};
 use crate::config::{Engine, Supply};
-use crate::search::ServingConfig;
+use crate::knobs::ServingConfig;
 
 pub struct OpenAiClient;
 

@@ -6,32 +6,31 @@
 
 use super::{CommandLine, Renderer, SnippetFile, Target, differs, launch_script};
 use crate::config::Engine;
-use crate::search::ServingConfig;
-use crate::simulation::KvCacheDtype;
+use crate::knobs::{Knob, KvCacheDtype, ServingConfig};
 
 pub struct Tgi;
 
 impl Tgi {
     fn apply(c: &mut CommandLine, config: &ServingConfig, base: Option<&ServingConfig>) {
-        let differs = |knob: &str| differs(config, base, knob);
+        let differs = |knob: Knob| differs(config, base, knob);
         let settings = [
             (
-                "tensor_parallel_size",
+                Knob::TensorParallelSize,
                 "--num-shard",
                 config.tensor_parallel_size.to_string(),
             ),
             (
-                "max_num_seqs",
+                Knob::MaxNumSeqs,
                 "--max-batch-size",
                 config.max_num_seqs.to_string(),
             ),
             (
-                "max_num_batched_tokens",
+                Knob::MaxNumBatchedTokens,
                 "--max-batch-prefill-tokens",
                 config.max_num_batched_tokens.to_string(),
             ),
             (
-                "gpu_memory_utilization",
+                Knob::GpuMemoryUtilization,
                 "--cuda-memory-fraction",
                 config.gpu_memory_utilization.to_string(),
             ),
@@ -41,7 +40,7 @@ impl Tgi {
                 c.set(&[flag], &value);
             }
         }
-        if differs("kv_cache_dtype") {
+        if differs(Knob::KvCacheDtype) {
             c.remove(&["--kv-cache-dtype"], true);
             if config.kv_cache_dtype == KvCacheDtype::Fp8 {
                 c.set(&["--kv-cache-dtype"], "fp8_e4m3fn");

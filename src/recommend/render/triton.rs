@@ -8,7 +8,7 @@
 
 use super::{Renderer, SnippetFile, Target, differs, header};
 use crate::config::Engine;
-use crate::search::ServingConfig;
+use crate::knobs::{Knob, ServingConfig};
 
 pub struct Triton;
 
@@ -37,13 +37,13 @@ impl Renderer for Triton {
             before,
             after,
         );
-        if differs(after, base, "max_num_seqs") {
+        if differs(after, base, Knob::MaxNumSeqs) {
             text.push_str(&format!(
                 "max_batch_size: {0}\ndynamic_batching {{\n  preferred_batch_size: [ {0} ]\n  max_queue_delay_microseconds: 0\n}}\n",
                 after.max_num_seqs
             ));
         }
-        if differs(after, base, "gpu_memory_utilization")
+        if differs(after, base, Knob::GpuMemoryUtilization)
             && let Some(f) = super::trtllm::free_fraction(target, after)
         {
             text.push_str(&parameter(
@@ -51,13 +51,13 @@ impl Renderer for Triton {
                 format!("{f:.3}"),
             ));
         }
-        if differs(after, base, "enable_prefix_caching") {
+        if differs(after, base, Knob::EnablePrefixCaching) {
             text.push_str(&parameter(
                 "enable_kv_cache_reuse",
                 after.enable_prefix_caching,
             ));
         }
-        if differs(after, base, "enable_chunked_prefill") {
+        if differs(after, base, Knob::EnableChunkedPrefill) {
             text.push_str(&parameter(
                 "enable_chunked_context",
                 after.enable_chunked_prefill,

@@ -7,16 +7,17 @@
 
 use super::{Renderer, SnippetFile, Target, differs, header, kv_dtype_name};
 use crate::config::Engine;
-use crate::search::ServingConfig;
+use crate::deployment;
+use crate::knobs::{Knob, ServingConfig};
 
 pub struct TrtLlm;
 
 /// TRT-LLM's free-memory fraction (`free_gpu_memory_fraction`, Triton's
 /// `kv_cache_free_gpu_mem_fraction`) for the KV bytes vLLM's `gpu_memory_utilization` leaves.
 pub(super) fn free_fraction(target: &Target, config: &ServingConfig) -> Option<f64> {
-    let d = config.deployment(target.supply, target.catalog).ok()?;
+    let d = deployment::of(target.supply, config, target.catalog).ok()?;
     let total = d.gpu.memory_bytes();
-    let used = d.model.weight_bytes(d.engine.dtype) / d.tensor_parallel_size.max(1) as f64
+    let used = d.model.weight_bytes(d.engine.dtype) / d.config.tensor_parallel_size.max(1) as f64
         + d.step_model.activation_reserve_bytes();
     let free = total - used;
     (free > 0.0).then(|| ((total * config.gpu_memory_utilization - used) / free).clamp(0.01, 1.0))
@@ -36,39 +37,39 @@ impl Renderer for TrtLlm {
         let base = Some(before);
         let mut top = Vec::new();
         let mut kv = Vec::new();
-        if differs(after, base, "tensor_parallel_size") {
+        if differs(after, base, Knob::TensorParallelSize) {
             top.push(format!(
                 "tensor_parallel_size: {}",
                 after.tensor_parallel_size
             ));
         }
-        if differs(after, base, "max_num_seqs") {
+        if differs(after, base, Knob::MaxNumSeqs) {
             top.push(format!("max_batch_size: {}", after.max_num_seqs));
         }
-        if differs(after, base, "max_num_batched_tokens") {
+        if differs(after, base, Knob::MaxNumBatchedTokens) {
             top.push(format!("max_num_tokens: {}", after.max_num_batched_tokens));
         }
-        if differs(after, base, "enable_chunked_prefill") {
+        if differs(after, base, Knob::EnableChunkedPrefill) {
             top.push(format!(
                 "enable_chunked_prefill: {}",
                 after.enable_chunked_prefill
             ));
         }
-        if differs(after, base, "block_size") {
+        if differs(after, base, Knob::BlockSize) {
             kv.push(format!("tokens_per_block: {}", after.block_size));
         }
-        if differs(after, base, "gpu_memory_utilization")
+        if differs(after, base, Knob::GpuMemoryUtilization)
             && let Some(f) = free_fraction(target, after)
         {
             kv.push(format!("free_gpu_memory_fraction: {f:.3}"));
         }
-        if differs(after, base, "enable_prefix_caching") {
+        if differs(after, base, Knob::EnablePrefixCaching) {
             kv.push(format!(
                 "enable_block_reuse: {}",
                 after.enable_prefix_caching
             ));
         }
-        if differs(after, base, "kv_cache_dtype") {
+        if differs(after, base, Knob::KvCacheDtype) {
             kv.push(format!("dtype: {}", kv_dtype_name(after)));
         }
         let mut text = header(
@@ -89,7 +90,7 @@ impl Renderer for TrtLlm {
                 text.push_str(&format!("  {line}\n"));
             }
         }
-        if differs(after, base, "speculative") {
+        if differs(after, base, Knob::Speculative) {
             match &after.speculative {
                 Some(s) => text.push_str(&format!(
                     "speculative_config:\n  decoding_type: Draft_Target\n  max_draft_len: {}\n  speculative_model: {}\n",

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::config::Engine;
 use crate::config::Supply;
-use crate::search::ServingConfig;
+use crate::knobs::{Knob, ServingConfig};
 
 pub struct Vllm;
 
@@ -69,35 +69,35 @@ impl Vllm {
 
     /// Writes every knob of `config` that differs from `base` (all of them when `base` is None).
     fn apply(c: &mut CommandLine, config: &ServingConfig, base: Option<&ServingConfig>) {
-        let differs = |knob: &str| differs(config, base, knob);
+        let differs = |knob: Knob| differs(config, base, knob);
         let numbers = [
             (
-                "tensor_parallel_size",
+                Knob::TensorParallelSize,
                 &["--tensor-parallel-size", "-tp"][..],
                 config.tensor_parallel_size.to_string(),
             ),
             (
-                "block_size",
+                Knob::BlockSize,
                 &["--block-size"],
                 config.block_size.to_string(),
             ),
             (
-                "max_num_seqs",
+                Knob::MaxNumSeqs,
                 &["--max-num-seqs"],
                 config.max_num_seqs.to_string(),
             ),
             (
-                "max_num_batched_tokens",
+                Knob::MaxNumBatchedTokens,
                 &["--max-num-batched-tokens"],
                 config.max_num_batched_tokens.to_string(),
             ),
             (
-                "gpu_memory_utilization",
+                Knob::GpuMemoryUtilization,
                 &["--gpu-memory-utilization", "--device-memory-utilization"],
                 config.gpu_memory_utilization.to_string(),
             ),
             (
-                "kv_cache_dtype",
+                Knob::KvCacheDtype,
                 &["--kv-cache-dtype"],
                 kv_dtype_name(config).to_string(),
             ),
@@ -107,7 +107,7 @@ impl Vllm {
                 c.set(names, &value);
             }
         }
-        if differs("enable_prefix_caching") {
+        if differs(Knob::EnablePrefixCaching) {
             c.switch(
                 config.enable_prefix_caching,
                 "--enable-prefix-caching",
@@ -115,7 +115,7 @@ impl Vllm {
                 &["--no-enable-prefix-caching"],
             );
         }
-        if differs("enable_chunked_prefill") {
+        if differs(Knob::EnableChunkedPrefill) {
             c.switch(
                 config.enable_chunked_prefill,
                 "--enable-chunked-prefill",
@@ -123,7 +123,7 @@ impl Vllm {
                 &["--no-enable-chunked-prefill"],
             );
         }
-        if differs("speculative") {
+        if differs(Knob::Speculative) {
             c.remove(&SPECULATIVE_FLAGS, true);
             if let Some(s) = &config.speculative {
                 let value = json!({

@@ -1,0 +1,534 @@
+//! The serving knobs: one definition each, shared by the pipeline file (a supply's current `config`
+//! and its search `options`), the search space, the simulated deployment, the snippet renderers and the
+//! report. Names are vLLM's, the engine-neutral vocabulary the renderers translate from.
+//!
+//! Adding a knob is one line in [`knobs!`] below (name, type, default, valid range) plus the code that
+//! gives it meaning: the simulator's use of it and each renderer's flag.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Value, json};
+
+use crate::catalog::Dtype;
+use crate::error::{Error, Result};
+use crate::hash::stable_hash64;
+
+/// KV-cache element type (vLLM `--kv-cache-dtype`). `Auto` follows the model dtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvCacheDtype {
+    #[default]
+    Auto,
+    Fp16,
+    Bf16,
+    Fp8,
+}
+
+impl KvCacheDtype {
+    pub fn resolve(self, model_dtype: Dtype) -> Dtype {
+        match self {
+            KvCacheDtype::Auto => model_dtype,
+            KvCacheDtype::Fp16 => Dtype::Fp16,
+            KvCacheDtype::Bf16 => Dtype::Bf16,
+            KvCacheDtype::Fp8 => Dtype::Fp8,
+        }
+    }
+}
+
+/// Speculative decoding with a draft model: `num_speculative_tokens` drafted per step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Speculative {
+    /// Catalog id (or alias) of the draft model.
+    pub draft_model: String,
+    pub num_speculative_tokens: u32,
+}
+
+/// What every knob's value type provides: parsing as `--set knob=value` writes it, a numeric view
+/// for the guardrails, and the text a person reads in a snippet header.
+pub trait KnobValue: Clone + PartialEq + Serialize + DeserializeOwned {
+    /// Whether guardrails (`max_delta`, `bounds`) apply to the knob.
+    const NUMERIC: bool = false;
+    fn parse(text: &str) -> Option<Self>;
+    fn numeric(&self) -> Option<f64> {
+        None
+    }
+    fn show(&self) -> String {
+        json!(self).to_string()
+    }
+}
+
+impl KnobValue for u32 {
+    const NUMERIC: bool = true;
+    fn parse(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+    fn numeric(&self) -> Option<f64> {
+        Some(f64::from(*self))
+    }
+}
+
+impl KnobValue for f64 {
+    const NUMERIC: bool = true;
+    fn parse(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+    fn numeric(&self) -> Option<f64> {
+        Some(*self)
+    }
+}
+
+impl KnobValue for bool {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "true" | "on" | "1" => Some(true),
+            "false" | "off" | "0" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl KnobValue for String {
+    fn parse(text: &str) -> Option<Self> {
+        Some(text.to_string())
+    }
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+impl KnobValue for KvCacheDtype {
+    fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(text.to_string())).ok()
+    }
+    fn show(&self) -> String {
+        json!(self).as_str().unwrap_or("auto").to_string()
+    }
+}
+
+/// `off`, or `MODEL:K` on the command line; the guardrails see K (0 when off).
+impl KnobValue for Option<Speculative> {
+    const NUMERIC: bool = true;
+    fn parse(text: &str) -> Option<Self> {
+        if text == "off" {
+            return Some(None);
+        }
+        let (model, k) = text.rsplit_once(':')?;
+        Some(Some(Speculative {
+            draft_model: model.to_string(),
+            num_speculative_tokens: k.parse().ok()?,
+        }))
+    }
+    fn numeric(&self) -> Option<f64> {
+        Some(
+            self.as_ref()
+                .map_or(0.0, |s| f64::from(s.num_speculative_tokens)),
+        )
+    }
+    fn show(&self) -> String {
+        match self {
+            Some(s) => format!(
+                "{} drafting {} tokens",
+                s.draft_model, s.num_speculative_tokens
+            ),
+            None => "off".into(),
+        }
+    }
+}
+
+/// Generates, from one list of knobs: [`Knob`], [`ServingConfig`] (complete values), [`EngineSettings`]
+/// (a pipeline file's `config`: engine knobs, each optional) and [`SearchOptions`] (a pipeline file's
+/// `options`: candidate values per knob). Deployment knobs (GPU, TP, replicas) have no engine default:
+/// a supply states them at its top level.
+macro_rules! knobs {
+    (
+        deployment { $( $(#[doc = $ddoc:literal])* $dfield:ident : $dty:ty, $dvariant:ident, valid($dv:ident) = $dvalid:expr, $dwhy:literal; )* }
+        engine { $( $(#[doc = $edoc:literal])* $efield:ident : $ety:ty = $edefault:expr, $evariant:ident, valid($ev:ident) = $evalid:expr, $ewhy:literal; )* }
+        settings_extra { $( $(#[doc = $sdoc:literal])* $sfield:ident : $sty:ty, )* }
+        options_extra { $( $(#[doc = $odoc:literal])* $ofield:ident : $oty:ty = $odefault:expr, )* }
+    ) => {
+        /// A serving knob, named as in pipeline files, `--set`, guardrails and the report.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Knob { $($dvariant,)* $($evariant,)* }
+
+        impl Knob {
+            /// Every knob, in the order the search expands them and the report lists them.
+            pub const ALL: &[Knob] = &[$(Knob::$dvariant,)* $(Knob::$evariant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Knob::$dvariant => stringify!($dfield),)* $(Knob::$evariant => stringify!($efield),)* }
+            }
+
+            /// Whether the guardrails (`max_delta`, `bounds`) apply to it.
+            pub fn is_numeric(self) -> bool {
+                match self {
+                    $(Knob::$dvariant => <$dty as KnobValue>::NUMERIC,)*
+                    $(Knob::$evariant => <$ety as KnobValue>::NUMERIC,)*
+                }
+            }
+        }
+
+        /// One complete serving configuration. Replicas are part of it, but the search sizes them
+        /// apart from the rest (the "shape") by bisection.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct ServingConfig {
+            $( $(#[doc = $ddoc])* pub $dfield: $dty, )*
+            $( $(#[doc = $edoc])* pub $efield: $ety, )*
+        }
+
+        impl ServingConfig {
+            /// `gpu` × `tensor_parallel_size` × `replicas` with every engine knob at its default.
+            pub fn with_engine_defaults($($dfield: $dty),*) -> ServingConfig {
+                ServingConfig { $($dfield,)* $($efield: $edefault,)* }
+            }
+
+            /// A knob's value as JSON (the report's and the tables' form).
+            pub fn value(&self, knob: Knob) -> Value {
+                match knob {
+                    $(Knob::$dvariant => json!(self.$dfield),)*
+                    $(Knob::$evariant => json!(self.$efield),)*
+                }
+            }
+
+            /// A knob's value as a person reads it.
+            pub fn show(&self, knob: Knob) -> String {
+                match knob {
+                    $(Knob::$dvariant => self.$dfield.show(),)*
+                    $(Knob::$evariant => self.$efield.show(),)*
+                }
+            }
+
+            /// A numeric knob's value (`None` for the others).
+            pub fn numeric(&self, knob: Knob) -> Option<f64> {
+                match knob {
+                    $(Knob::$dvariant => self.$dfield.numeric(),)*
+                    $(Knob::$evariant => self.$efield.numeric(),)*
+                }
+            }
+
+            /// Sets a knob from its command-line text (`--set knob=value`).
+            pub fn set(&mut self, knob: Knob, text: &str) -> Result<()> {
+                let bad = || Error::Setting {
+                    key: knob.name().to_string(),
+                    message: format!("`{text}` is not a valid value"),
+                };
+                match knob {
+                    $(Knob::$dvariant => self.$dfield = KnobValue::parse(text).ok_or_else(bad)?,)*
+                    $(Knob::$evariant => self.$efield = KnobValue::parse(text).ok_or_else(bad)?,)*
+                }
+                Ok(())
+            }
+
+            /// The first knob whose value the engine cannot run with, and why.
+            pub fn invalid(&self) -> Option<(Knob, &'static str)> {
+                $( { let $dv = &self.$dfield; if !($dvalid) { return Some((Knob::$dvariant, $dwhy)); } } )*
+                $( { let $ev = &self.$efield; if !($evalid) { return Some((Knob::$evariant, $ewhy)); } } )*
+                None
+            }
+
+            /// Applies a pipeline file's engine settings (unset ones keep their value).
+            pub fn apply(&mut self, settings: &EngineSettings) {
+                $( if let Some(v) = &settings.$efield { self.$efield = v.clone(); } )*
+            }
+        }
+
+        /// A supply's current engine configuration as its pipeline file's `config` table writes it.
+        /// Unset knobs take the engine's defaults.
+        #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct EngineSettings {
+            $( $(#[doc = $sdoc])* pub $sfield: $sty, )*
+            $( #[serde(default)] pub $efield: Option<$ety>, )*
+        }
+
+        /// What the search may try for a supply (its pipeline file's `options`). An empty list keeps
+        /// the current value.
+        #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct SearchOptions {
+            $( $(#[doc = $odoc])* pub $ofield: $oty, )*
+            $( pub $dfield: Vec<$dty>, )*
+            $( pub $efield: Vec<$ety>, )*
+        }
+
+        impl Default for SearchOptions {
+            fn default() -> Self {
+                SearchOptions { $($ofield: $odefault,)* $($dfield: Vec::new(),)* $($efield: Vec::new(),)* }
+            }
+        }
+
+        impl SearchOptions {
+            /// Knobs the search may vary (a non-empty list).
+            pub fn given(&self) -> Vec<Knob> {
+                let mut given = Vec::new();
+                $( if !self.$dfield.is_empty() { given.push(Knob::$dvariant); } )*
+                $( if !self.$efield.is_empty() { given.push(Knob::$evariant); } )*
+                given
+            }
+
+            /// Every combination of the listed values around `current` (which always stays in: the
+            /// search may conclude "keep it"), knobs in [`Knob::ALL`] order, `except` kept as is.
+            pub fn expand(&self, current: &ServingConfig, except: Knob) -> Vec<ServingConfig> {
+                let mut configs = vec![current.clone()];
+                $( if except != Knob::$dvariant {
+                    let values = choices(&self.$dfield, &current.$dfield);
+                    configs = configs.into_iter().flat_map(|c| values.iter().map(move |v| ServingConfig { $dfield: v.clone(), ..c.clone() })).collect();
+                } )*
+                $( if except != Knob::$evariant {
+                    let values = choices(&self.$efield, &current.$efield);
+                    configs = configs.into_iter().flat_map(|c| values.iter().map(move |v| ServingConfig { $efield: v.clone(), ..c.clone() })).collect();
+                } )*
+                configs
+            }
+
+            /// Every listed value of every knob, checked as the engine would check it.
+            pub fn invalid(&self, current: &ServingConfig) -> Option<(Knob, &'static str)> {
+                $( for v in &self.$dfield { let c = ServingConfig { $dfield: v.clone(), ..current.clone() }; if let Some(bad) = c.invalid() { return Some(bad); } } )*
+                $( for v in &self.$efield { let c = ServingConfig { $efield: v.clone(), ..current.clone() }; if let Some(bad) = c.invalid() { return Some(bad); } } )*
+                None
+            }
+        }
+    };
+}
+
+knobs! {
+    deployment {
+        /// Catalog GPU id.
+        gpu: String, Gpu, valid(v) = !v.is_empty(), "names a GPU";
+        tensor_parallel_size: u32, TensorParallelSize, valid(v) = *v >= 1, "must be at least 1";
+        replicas: u32, Replicas, valid(v) = *v >= 1, "must be at least 1";
+    }
+    // Defaults are vLLM v1's online-serving defaults (vLLM docs, "Engine Arguments"): block_size 16,
+    // max_num_batched_tokens 8192 with chunked prefill, gpu_memory_utilization 0.9, prefix caching and
+    // chunked prefill on. `max_num_seqs` 256 is vLLM's generic default; vLLM >= 0.8 raises it to 1024
+    // for the OpenAI server on H100-class GPUs, so set it when modelling such a deployment.
+    engine {
+        /// Tokens per paged-KV block.
+        block_size: u32 = 16, BlockSize, valid(v) = *v >= 1, "must be at least 1";
+        /// Most sequences in one batch.
+        max_num_seqs: u32 = 256, MaxNumSeqs, valid(v) = *v >= 1, "must be at least 1";
+        /// Token budget of one scheduler step.
+        max_num_batched_tokens: u32 = 8192, MaxNumBatchedTokens, valid(v) = *v >= 1, "must be at least 1";
+        /// Share of GPU memory the engine may use (weights, activations, KV cache).
+        gpu_memory_utilization: f64 = 0.9, GpuMemoryUtilization, valid(v) = *v > 0.0 && *v <= 1.0, "must be in (0, 1]";
+        enable_prefix_caching: bool = true, EnablePrefixCaching, valid(_v) = true, "";
+        enable_chunked_prefill: bool = true, EnableChunkedPrefill, valid(_v) = true, "";
+        kv_cache_dtype: KvCacheDtype = KvCacheDtype::Auto, KvCacheDtype, valid(_v) = true, "";
+        /// Speculative decoding with a draft model (`None`: off).
+        speculative: Option<Speculative> = None, Speculative,
+            valid(v) = v.as_ref().is_none_or(|s| s.num_speculative_tokens >= 1 && !s.draft_model.is_empty()),
+            "needs a draft model and at least 1 speculative token";
+    }
+    settings_extra {
+        /// The command that starts the engine today (renderers show it before and after).
+        launch_command: Option<String>,
+        /// Longest prompt + output the engine accepts (None: the model's context); not searched.
+        max_model_len: Option<u32>,
+        /// Client-side defaults for hosted APIs (OpenAI-compatible).
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+    }
+    options_extra {
+        /// Traffic to plan for, as a multiple of the observed: every candidate is simulated on the
+        /// window and on its peak hour with arrival rates multiplied by this.
+        growth: f64 = 1.0,
+        /// Guardrail (seed 001): largest allowed relative change per numeric knob, as
+        /// max(new/old, old/new) − 1; `max_num_seqs = 1.0` allows at most doubling or halving it.
+        max_delta: std::collections::BTreeMap<Knob, f64> = Default::default(),
+        /// Guardrail: hard `[min, max]` per numeric knob, whatever the lists say.
+        bounds: std::collections::BTreeMap<Knob, [f64; 2]> = Default::default(),
+    }
+}
+
+/// `options` if given, else the current value; the current value always comes first.
+pub fn choices<T: Clone + PartialEq>(options: &[T], current: &T) -> Vec<T> {
+    let mut v = vec![current.clone()];
+    for o in options {
+        if !v.contains(o) {
+            v.push(o.clone());
+        }
+    }
+    v
+}
+
+impl ServingConfig {
+    /// GPUs the configuration occupies.
+    pub fn gpus(&self) -> u32 {
+        self.replicas * self.tensor_parallel_size
+    }
+
+    /// Knobs whose value differs from `base`, in [`Knob::ALL`] order.
+    pub fn changes_from(&self, base: &ServingConfig) -> Vec<Change> {
+        Knob::ALL
+            .iter()
+            .filter(|&&k| self.value(k) != base.value(k))
+            .map(|&knob| Change {
+                knob,
+                before: base.value(knob),
+                after: self.value(knob),
+                text: format!("{}: {} -> {}", knob, base.show(knob), self.show(knob)),
+            })
+            .collect()
+    }
+
+    /// A short, stable, human-readable description (also hashed into the candidate id).
+    pub fn describe(&self) -> String {
+        let spec = self.speculative.as_ref().map_or("off".to_string(), |s| {
+            format!("{}×{}", s.draft_model, s.num_speculative_tokens)
+        });
+        format!(
+            "{}×{} tp{} block{} seqs{} batched{} mem{} prefix{} chunked{} kv-{} spec-{}",
+            self.replicas,
+            self.gpu,
+            self.tensor_parallel_size,
+            self.block_size,
+            self.max_num_seqs,
+            self.max_num_batched_tokens,
+            self.gpu_memory_utilization,
+            u8::from(self.enable_prefix_caching),
+            u8::from(self.enable_chunked_prefill),
+            self.kv_cache_dtype.show(),
+            spec
+        )
+    }
+
+    /// Stable id of the configuration within its supply.
+    pub fn id(&self) -> String {
+        format!("{:016x}", stable_hash64(&self.describe()))
+    }
+}
+
+/// A knob whose value differs between two configurations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub knob: Knob,
+    pub before: Value,
+    pub after: Value,
+    #[serde(skip)]
+    text: String,
+}
+
+impl Change {
+    /// `knob: before -> after`, values as a person writes them.
+    pub fn describe(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Knob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Knob {
+    type Err = Error;
+
+    /// A knob's name; `num_speculative_tokens` is accepted for `speculative` (its numeric view), as
+    /// guardrails have always spelt it.
+    fn from_str(text: &str) -> Result<Knob> {
+        if text == "num_speculative_tokens" {
+            return Ok(Knob::Speculative);
+        }
+        Knob::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| Error::Setting {
+                key: text.to_string(),
+                message: format!(
+                    "unknown knob; knobs are {}",
+                    Knob::ALL
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+impl Serialize for Knob {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Knob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Knob, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current() -> ServingConfig {
+        ServingConfig::with_engine_defaults("H100-SXM".into(), 1, 2)
+    }
+
+    #[test]
+    fn every_knob_round_trips_through_its_name_and_text() {
+        for &knob in Knob::ALL {
+            assert_eq!(knob.name().parse::<Knob>().unwrap(), knob);
+            let mut c = current();
+            let text = c.show(knob);
+            if knob != Knob::Speculative {
+                c.set(knob, &text).unwrap();
+                assert_eq!(c, current(), "{knob}");
+            }
+        }
+        let mut c = current();
+        c.set(Knob::Speculative, "Llama-3.2-1B:4").unwrap();
+        assert_eq!(c.numeric(Knob::Speculative), Some(4.0));
+        c.set(Knob::Speculative, "off").unwrap();
+        assert_eq!(c.speculative, None);
+        assert!(c.set(Knob::MaxNumSeqs, "many").is_err());
+        assert!("max_num_sequences".parse::<Knob>().is_err());
+    }
+
+    #[test]
+    fn expansion_keeps_the_current_value_first_and_skips_the_excepted_knob() {
+        let options: SearchOptions = toml::from_str(
+            "max_num_seqs = [128, 256]\nreplicas = [1, 4]\nkv_cache_dtype = [\"fp8\"]",
+        )
+        .unwrap();
+        let configs = options.expand(&current(), Knob::Replicas);
+        let seen: Vec<(u32, KvCacheDtype)> = configs
+            .iter()
+            .map(|c| (c.max_num_seqs, c.kv_cache_dtype))
+            .collect();
+        use KvCacheDtype::*;
+        assert_eq!(seen, [(256, Auto), (256, Fp8), (128, Auto), (128, Fp8)]);
+        assert!(configs.iter().all(|c| c.replicas == 2));
+        assert_eq!(
+            options.given(),
+            [Knob::Replicas, Knob::MaxNumSeqs, Knob::KvCacheDtype]
+        );
+    }
+
+    #[test]
+    fn validity_is_checked_per_knob_for_current_values_and_options() {
+        let mut c = current();
+        assert_eq!(c.invalid(), None);
+        c.max_num_seqs = 0;
+        assert_eq!(c.invalid().map(|(k, _)| k), Some(Knob::MaxNumSeqs));
+        let options: SearchOptions = toml::from_str("gpu_memory_utilization = [0.8, 1.5]").unwrap();
+        assert_eq!(
+            options.invalid(&current()).map(|(k, _)| k),
+            Some(Knob::GpuMemoryUtilization)
+        );
+        assert!(
+            toml::from_str::<SearchOptions>(
+                "max_delta = { enable_prefix_caching = 1.0, typo = 1 }"
+            )
+            .is_err()
+        );
+    }
+}
