@@ -32,6 +32,64 @@ fn unknown_keys_are_rejected_with_their_name_and_line() {
     assert!(stderr.contains("line 4"), "{stderr}");
 }
 
+/// `validate` refuses what the simulator would refuse, as a configuration error (exit 2) naming the
+/// key: a knob out of range, an option value out of range, an unknown GPU, a model that does not fit.
+#[test]
+fn values_the_engine_rejects_are_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let supply = |gpu: &str, model: &str, tp: u32, config: &str, options: &str| {
+        format!(
+            "[run]\nlake = \"l\"\nout = \"o\"\n[[supplies]]\nid = \"s\"\nengine = \"vllm\"\n\
+             model = \"{model}\"\ngpu = \"{gpu}\"\ngpus_per_replica = {tp}\n\
+             price = {{ per_gpu_hour = 2.0 }}\nslo = {{ p95_ttft_ms = 500, p95_tpot_ms = 50 }}\n\
+             config = {{ {config} }}\noptions = {{ {options} }}\n"
+        )
+    };
+    for (text, key) in [
+        (
+            supply("H100-SXM", "Llama-3.1-8B", 1, "max_num_seqs = 0", ""),
+            "supplies[s].config.max_num_seqs",
+        ),
+        (
+            supply(
+                "H100-SXM",
+                "Llama-3.1-8B",
+                1,
+                "",
+                "gpu_memory_utilization = [0.9, 1.2]",
+            ),
+            "supplies[s].options.gpu_memory_utilization",
+        ),
+        (
+            supply("H1000", "Llama-3.1-8B", 1, "", ""),
+            "supplies[s].gpu",
+        ),
+        (
+            supply("H100-SXM", "Llama-3.1-70B", 1, "", ""),
+            "supplies[s]",
+        ),
+    ] {
+        std::fs::write(&path, &text).unwrap();
+        let output = tunelake().arg("validate").arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{text}\n{stderr}");
+        assert!(stderr.contains(key), "{key} not in: {stderr}");
+    }
+    std::fs::write(
+        &path,
+        supply(
+            "H100-SXM",
+            "Llama-3.1-8B",
+            1,
+            "max_num_seqs = 64",
+            "max_num_seqs = [32, 128]",
+        ),
+    )
+    .unwrap();
+    succeed(tunelake().arg("validate").arg(&path));
+}
+
 #[test]
 fn run_writes_tables_that_pyarrow_and_duckdb_read() {
     let dir = tempfile::tempdir().unwrap();
