@@ -89,7 +89,7 @@ use serde::Serialize;
 use crate::contracts;
 use crate::error::{Error, Result};
 use crate::ingest::import::rows::{GpuRows, GpuWindow, Request, RequestRows};
-use crate::sinks::parquet::LakeWriter;
+use crate::storage::parquet::LakeWriter;
 use crate::storage::Location;
 use rng::{Rng, mix};
 

@@ -1,4 +1,3 @@
 //! Sinks: everything tunelake writes back to storage.
 
 pub mod output;
-pub mod parquet;

@@ -17,7 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::Result;
 use crate::features::Table;
-use crate::sinks::parquet::write_file;
+use crate::storage::parquet::write_file;
 use crate::storage::Location;
 
 /// A file written beside the tables (reports, snippets), relative to the run's `_runs` folder.

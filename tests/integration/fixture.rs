@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tunelake::sinks::parquet::write_file;
+use tunelake::storage::parquet::write_file;
 use tunelake::storage::Location;
 
 use crate::support::{Req, gpu_batch, requests_batch, write_table};

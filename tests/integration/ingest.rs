@@ -6,7 +6,7 @@ use arrow::array::{Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use tunelake::config::{ValidationSettings, Window};
 use tunelake::ingest::{IngestInput, ingest};
-use tunelake::sinks::parquet::write_file;
+use tunelake::storage::parquet::write_file;
 
 use crate::fixture;
 use crate::support::{Backend, at, location};

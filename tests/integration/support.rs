@@ -3,7 +3,7 @@
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
 use tunelake::ingest::import::rows::{GpuRows, GpuWindow, Request, RequestRows};
-use tunelake::sinks::parquet::LakeWriter;
+use tunelake::storage::parquet::LakeWriter;
 use tunelake::storage::Location;
 
 /// One request row; `None` leaves the column null.

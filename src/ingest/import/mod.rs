@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::contracts;
 use crate::error::{Error, Result};
-use crate::sinks::parquet::LakeWriter;
+use crate::storage::parquet::LakeWriter;
 use crate::storage::Location;
 
 /// The trace formats `import` understands.

@@ -1,10 +1,14 @@
 //! Storage locations: a URL (local path, `file://` or `s3://bucket/prefix`) resolved to an
-//! object_store. Only ingest and sinks use this; every other stage works on typed in-memory data.
+//! object_store, and the Parquet files written there ([`parquet`]). Only the lake I/O at the edges
+//! (ingest and its importers, the generator, sinks) uses this; every stage works on typed in-memory
+//! data.
 //!
 //! S3 credentials and region come from the standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, ...). An S3-compatible store (MinIO,
 //! Ceph, moto) is reached by setting `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, or the pipeline's
 //! `s3_endpoint`; plain `http://` endpoints are allowed for such stores.
+
+pub mod parquet;
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
-//! Parquet encoding shared by every table tunelake writes: the run's output tables and the lakes that
-//! `generate` and `import` produce.
+//! Parquet encoding shared by every table tunelake writes: the run's output tables (sinks) and the
+//! lakes that `generate` and `import` produce, so all of them write files the same way.
 
 use std::collections::BTreeMap;
 
