@@ -89,8 +89,8 @@ use serde::Serialize;
 use crate::contracts;
 use crate::error::{Error, Result};
 use crate::ingest::import::rows::{GpuRows, GpuWindow, Request, RequestRows};
-use crate::storage::parquet::LakeWriter;
 use crate::storage::Location;
+use crate::storage::parquet::LakeWriter;
 use rng::{Rng, mix};
 
 /// Tokens per `prefix_block_hashes` block (as in the Mooncake traces).

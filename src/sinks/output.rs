@@ -17,8 +17,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::Result;
 use crate::features::Table;
-use crate::storage::parquet::write_file;
 use crate::storage::Location;
+use crate::storage::parquet::write_file;
 
 /// A file written beside the tables (reports, snippets), relative to the run's `_runs` folder.
 #[derive(Debug, Clone)]

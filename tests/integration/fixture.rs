@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use tunelake::storage::parquet::write_file;
 use tunelake::storage::Location;
+use tunelake::storage::parquet::write_file;
 
 use crate::support::{Req, gpu_batch, requests_batch, write_table};
 

@@ -3,8 +3,8 @@
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
 use tunelake::ingest::import::rows::{GpuRows, GpuWindow, Request, RequestRows};
-use tunelake::storage::parquet::LakeWriter;
 use tunelake::storage::Location;
+use tunelake::storage::parquet::LakeWriter;
 
 /// One request row; `None` leaves the column null.
 #[derive(Debug, Clone, Default)]

@@ -31,8 +31,8 @@ use serde::Serialize;
 
 use crate::contracts;
 use crate::error::{Error, Result};
-use crate::storage::parquet::LakeWriter;
 use crate::storage::Location;
+use crate::storage::parquet::LakeWriter;
 
 /// The trace formats `import` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
