@@ -1,11 +1,12 @@
-//! Pipeline benchmark: ingest + validation + features over a generated 10M-request, 30-day lake.
-//! Target on a 2-core machine: ≤ 15 s wall time and ≤ 2 GB peak RSS.
+//! Pipeline benchmark: ingest + validation + features + workloads over a generated 10M-request,
+//! 30-day lake. Target on a 2-core machine (issue 10): ≤ 8 s wall time and ≤ 1.5 GB peak RSS.
 //!
 //! `cargo bench --bench pipeline` (the lake is generated once into `target/bench-lake-10m`;
-//! `TUNELAKE_BENCH_REQUESTS` changes its size). Peak RSS is printed at the end from the kernel's
-//! high-water mark of this process.
+//! `TUNELAKE_BENCH_REQUESTS` changes its size). A first run prints each stage's wall time and the
+//! peak RSS so far (the kernel's high-water mark of this process); the peak RSS of the whole
+//! benchmark is printed at the end.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tunelake::config::{ValidationSettings, Window};
@@ -47,6 +48,43 @@ fn lake(runtime: &tokio::runtime::Runtime) -> (Location, Window) {
     (location, Window::ending_at(as_of, 30))
 }
 
+/// Ingest (with validation), features and workloads once; each stage's wall time in seconds.
+async fn stages(input: &IngestInput) -> [(&'static str, f64); 3] {
+    let mut clock = Instant::now();
+    let mut lap = || {
+        let seconds = clock.elapsed().as_secs_f64();
+        clock = Instant::now();
+        seconds
+    };
+    let lake = ingest(input).await.unwrap();
+    let ingest_s = lap();
+    let tables = tunelake::features::extract(&lake.ctx, &input.window)
+        .await
+        .unwrap();
+    let features_s = lap();
+    let workloads = tunelake::workloads::characterize(&lake.ctx, &input.window, 1)
+        .await
+        .unwrap();
+    let workloads_s = lap();
+    assert!(lake.requests.rows_valid > 0 && !tables.is_empty() && !workloads.classes.is_empty());
+    [
+        ("ingest", ingest_s),
+        ("features", features_s),
+        ("workloads", workloads_s),
+    ]
+}
+
+/// The kernel's high-water mark of this process's resident memory.
+fn peak_rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .map_or("unknown".into(), |l| {
+            l.trim_start_matches("VmHWM:").trim().to_string()
+        })
+}
+
 fn pipeline(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -60,29 +98,23 @@ fn pipeline(c: &mut Criterion) {
         validation: ValidationSettings::default(),
         skip_bad_files: false,
     };
+    let timed = runtime.block_on(stages(&input));
+    let total: f64 = timed.iter().map(|(_, s)| s).sum();
+    let each: Vec<String> = timed.iter().map(|(n, s)| format!("{n} {s:.2} s")).collect();
+    eprintln!(
+        "pipeline: {} = {total:.2} s; peak RSS {}",
+        each.join(", "),
+        peak_rss()
+    );
     let mut group = c.benchmark_group("pipeline");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(60));
-    group.bench_function("ingest_validate_features_10m", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let lake = ingest(&input).await.unwrap();
-                let tables = tunelake::features::extract(&lake.ctx, &window)
-                    .await
-                    .unwrap();
-                assert!(lake.requests.rows_valid > 0 && !tables.is_empty());
-            })
-        })
+    group.bench_function("ingest_validate_features_workloads_10m", |b| {
+        b.iter(|| runtime.block_on(stages(&input)))
     });
     group.finish();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM")) {
-        eprintln!(
-            "peak RSS of the benchmark process: {}",
-            line.trim_start_matches("VmHWM:").trim()
-        );
-    }
+    eprintln!("peak RSS of the benchmark process: {}", peak_rss());
 }
 
 criterion_group!(benches, pipeline);

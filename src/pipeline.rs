@@ -85,16 +85,21 @@ impl Timings<'_> {
 
 /// Runs the pipeline described by `plan` and commits its outputs.
 pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
+    let lake = Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?;
+    run_on(plan, lake, progress).await
+}
+
+/// [`run`] reading the lake through `lake` (the plan's lake, resolved; a test may wrap its store).
+pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Result<RunSummary> {
     let mut timings = Timings {
         seconds: BTreeMap::new(),
         current: None,
         progress,
     };
-    let lake_location = Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?;
     let out = Location::parse(&plan.out, plan.s3_endpoint.as_deref())?;
 
     timings.start("ingest");
-    let lake = ingest_window(plan, lake_location).await?;
+    let lake = ingest_window(plan, lake).await?;
 
     timings.start("features");
     let mut tables = features::extract(&lake.ctx, &plan.window).await?;
@@ -120,8 +125,9 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
     let mut snippets = Vec::new();
     for (supply, fitted) in plan.supplies.iter().zip(&calibration) {
         progress.stage(&format!("search: {}", supply.id));
-        let traffic =
-            workloads::traffic(&lake.ctx, &plan.window, &workloads.model, Some(&supply.id)).await?;
+        let traffic = workloads
+            .traffic(&lake.ctx, &plan.window, Some(&supply.id))
+            .await?;
         let analysed = analyse_supply(
             plan,
             &catalog,
@@ -325,6 +331,8 @@ fn manifest(
     stage_seconds: &BTreeMap<String, f64>,
 ) -> serde_json::Value {
     let quarantine = |t: &TableIngest| t.quarantined.clone();
+    // Each file is fetched once (one GET), so `files_opened` is also the run's reads of the lake.
+    let inputs = |t: &TableIngest| json!({"files": t.files_opened.len(), "files_opened": t.files_opened, "files_skipped": t.files_skipped, "rows_read": t.rows_read, "rows_valid": t.rows_valid});
     json!({
         "run_id": plan.run_id,
         "tunelake_version": env!("CARGO_PKG_VERSION"),
@@ -333,8 +341,8 @@ fn manifest(
         "inputs": {
             "lake": plan.lake,
             "app_ids": plan.app_ids,
-            "requests": {"files": summary.requests.files_opened.len(), "files_skipped": summary.requests.files_skipped, "rows_read": summary.requests.rows_read, "rows_valid": summary.requests.rows_valid},
-            "gpu_metrics": {"files": summary.gpu_metrics.files_opened.len(), "files_skipped": summary.gpu_metrics.files_skipped, "rows_read": summary.gpu_metrics.rows_read, "rows_valid": summary.gpu_metrics.rows_valid},
+            "requests": inputs(&summary.requests),
+            "gpu_metrics": inputs(&summary.gpu_metrics),
         },
         "window": {"start": plan.window.start.to_rfc3339(), "end": plan.window.end.to_rfc3339()},
         "seed": plan.seed,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -18,6 +19,7 @@ use crate::config::Supply;
 use crate::deployment;
 use crate::error::{Context, Error, Result};
 use crate::features::Table;
+use crate::sql;
 use crate::workloads::trace;
 
 /// Calibration settings.
@@ -74,17 +76,16 @@ pub struct SupplyCalibration {
     pub backtest: Option<Backtest>,
 }
 
-fn quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-async fn query(ctx: &SessionContext, sql: &str, what: &str) -> Result<Vec<RecordBatch>> {
-    ctx.sql(sql)
-        .await
-        .context(what.to_string())?
-        .collect()
-        .await
-        .context(what.to_string())
+/// Runs one of calibration's `sql/calibration/` queries for `supply_id` with `extra` parameters.
+async fn query(
+    ctx: &SessionContext,
+    query: sql::Query,
+    supply_id: &str,
+    extra: sql::Params,
+) -> Result<Vec<RecordBatch>> {
+    let mut params = vec![("supply_id", ScalarValue::Utf8(Some(supply_id.to_string())))];
+    params.extend(extra);
+    query.collect(ctx, params).await
 }
 
 fn f64_values(batches: &[RecordBatch], column: usize) -> Vec<f64> {
@@ -97,7 +98,8 @@ fn f64_values(batches: &[RecordBatch], column: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Calibrates every supply of `supplies` on the `requests` and `gpu_metrics` views of `ctx`.
+/// Calibrates every supply of `supplies` on the `requests` and `gpu_metrics` tables of `ctx` (the
+/// ingested window, in memory).
 pub async fn calibrate(
     ctx: &SessionContext,
     supplies: &[Supply],
@@ -131,18 +133,9 @@ async fn calibrate_supply(
     if supply.engine.is_hosted() {
         return Ok(result);
     }
-    let id = quoted(&supply.id);
+    let id = supply.id.as_str();
     let mut deployment = deployment::current_deployment(supply, catalog)?;
-    let shape = query(
-        ctx,
-        &format!(
-            "SELECT CAST(AVG(prompt_tokens) AS DOUBLE), CAST(AVG(completion_tokens) AS DOUBLE), \
-             CAST(COUNT(*) AS DOUBLE), CAST(MIN(date_part('epoch', ts)) AS DOUBLE) \
-             FROM requests WHERE supply_id = {id}"
-        ),
-        "calibration: request shape",
-    )
-    .await?;
+    let shape = query(ctx, sql::CALIBRATION_REQUEST_SHAPE, id, vec![]).await?;
     let [prompt, output, count, first_s] =
         [0, 1, 2, 3].map(|c| f64_values(&shape, c).first().copied().unwrap_or(f64::NAN));
     let context = if prompt.is_finite() {
@@ -153,24 +146,10 @@ async fn calibrate_supply(
     let prior = roofline_prior(&deployment, context);
     result.prior = Some(prior);
 
-    let telemetry = query(
-        ctx,
-        &format!("SELECT * FROM gpu_metrics WHERE supply_id = {id} ORDER BY ts, instance_id"),
-        "calibration: telemetry",
-    )
-    .await?;
+    let telemetry = query(ctx, sql::CALIBRATION_TELEMETRY, id, vec![]).await?;
     let windows = windows_from_batches(&telemetry)?;
     let decode = fit_decode(&windows, &prior, options.prior_rel_sd, &options.fit)?;
-    let samples = query(
-        ctx,
-        &format!(
-            "SELECT CAST(prompt_tokens - COALESCE(cached_tokens, 0) AS DOUBLE), \
-             ttft_ms - COALESCE(queue_ms, 0.0) FROM requests \
-             WHERE supply_id = {id} AND (status IS NULL OR status = 'ok') AND ttft_ms IS NOT NULL"
-        ),
-        "calibration: prefill samples",
-    )
-    .await?;
+    let samples = query(ctx, sql::CALIBRATION_PREFILL_SAMPLES, id, vec![]).await?;
     let (uncached, service) = (f64_values(&samples, 0), f64_values(&samples, 1));
     let samples: Vec<PrefillSample> = uncached
         .iter()
@@ -223,11 +202,12 @@ async fn calibrate_supply(
         let stride = ((count / options.max_backtest_requests.max(1) as f64).ceil() as i64).max(1);
         let rows = query(
             ctx,
-            &format!(
-                "SELECT * FROM requests WHERE supply_id = {id} AND \
-                 CAST(floor((date_part('epoch', ts) - {first_s}) / 3600) AS BIGINT) % {stride} = 0"
-            ),
-            "calibration: backtest requests",
+            sql::CALIBRATION_BACKTEST_REQUESTS,
+            id,
+            vec![
+                ("first_s", ScalarValue::Float64(Some(first_s))),
+                ("stride", ScalarValue::Int64(Some(stride))),
+            ],
         )
         .await?;
         let reserve = deployment.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;

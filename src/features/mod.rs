@@ -1,14 +1,13 @@
-//! Features: the SQL files of `sql/features/`, run by DataFusion over the ingested lake with the
-//! analysis window as parameters.
+//! Features: the SQL files of `sql/features/`, run by DataFusion over the ingested window (in
+//! memory) with the analysis window as parameters.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 
 use crate::config::Window;
-use crate::contracts;
 use crate::error::{Context, Result};
+use crate::sql::Query;
 
 /// A named result table, ready for a sink.
 #[derive(Debug, Clone)]
@@ -54,34 +53,24 @@ impl Table {
 /// Runs every feature query of `sql/features/` over the `requests` and `gpu_metrics` tables of `ctx`.
 pub async fn extract(ctx: &SessionContext, window: &Window) -> Result<Vec<Table>> {
     let mut tables = Vec::new();
-    for (name, sql) in crate::sql::FEATURES {
-        tables.push(run_query(ctx, name, sql, window).await?);
+    for (name, query) in crate::sql::FEATURES {
+        tables.push(run_query(ctx, name, query, window).await?);
     }
     Ok(tables)
 }
 
-/// Runs one feature query with the window parameters bound.
+/// Runs one feature query with the window parameters bound; `name` names the output table.
 pub async fn run_query(
     ctx: &SessionContext,
     name: &str,
-    sql: &str,
+    query: &Query,
     window: &Window,
 ) -> Result<Table> {
-    let at = |t: chrono::DateTime<chrono::Utc>| {
-        ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some(contracts::UTC.into()))
-    };
-    let params = ParamValues::from(vec![
-        ("window_start", at(window.start)),
-        ("window_end", at(window.end)),
-    ]);
-    let context = format!("feature query sql/features/{name}.sql");
-    let df = ctx
-        .sql(sql)
-        .await
-        .and_then(|df| df.with_param_values(params))
-        .context(context.clone())?;
+    let df = query
+        .frame(ctx, crate::sql::window_params(window.start, window.end))
+        .await?;
     let schema = df.schema().inner().clone();
-    let batches = df.collect().await.context(context)?;
+    let batches = df.collect().await.context(query.path)?;
     Ok(Table {
         name: name.to_string(),
         schema,

@@ -1,37 +1,44 @@
-//! Ingest: the lake's `requests` and `gpu_metrics` tables for the analysis window become DataFusion
-//! listing tables, checked against the contracts and split into valid rows and quarantine.
+//! Ingest: reads the lake's `requests` and `gpu_metrics` tables for the analysis window once, checks
+//! them against the contracts, splits valid rows from quarantine and hands the stages the valid rows
+//! materialised in memory.
 //!
 //! Only the `date=YYYY-MM-DD/` partitions that can hold rows of the window are listed at all, so
-//! older and newer partitions are never opened (the report's `files_opened` proves it). Every file's
-//! footer is read first: a corrupted file or a column of the wrong type is an error naming the file,
-//! or, with `skip_bad_files`, a recorded skip.
+//! older and newer partitions are never opened (the report's `files_opened` proves it). Every file
+//! of the window is fetched with exactly one GET and decoded from memory: its footer is checked
+//! first, so a corrupted file or a column of the wrong type is an error naming the file, or, with
+//! `skip_bad_files`, a recorded skip. After ingest no stage touches storage: the session it returns
+//! has no object store, only in-memory tables.
 
 pub mod import;
 pub mod trace_file;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::Int64Type;
-use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::datasource::MemTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{SortColumn, SortOptions};
+use arrow::datatypes::{
+    DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
-use datafusion::functions_window::expr_fn::row_number;
-use datafusion::logical_expr::ExprFunctionExt;
-use datafusion::prelude::{DataFrame, SessionContext, col, lit, not};
+use bytes::Bytes;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::ObjectStoreExt;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::file::metadata::ParquetMetaDataReader;
 use serde::Serialize;
 
 use crate::config::{ValidationSettings, Window};
 use crate::contracts::{self, Contract};
 use crate::error::{Context, Error, Result};
+use crate::hash::stable_hash64;
+use crate::sql::{self, Params, Query};
 use crate::storage::Location;
 
 /// What ingest needs to know: where the lake is and which slice of it to read.
@@ -54,6 +61,7 @@ pub struct SkippedFile {
 /// Per-table facts of the ingest, for the run manifest.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TableIngest {
+    /// Every file of the window that was fetched (each with one GET), skipped ones included.
     pub files_opened: Vec<String>,
     pub files_skipped: Vec<SkippedFile>,
     pub rows_read: u64,
@@ -62,8 +70,8 @@ pub struct TableIngest {
     pub quarantined: BTreeMap<String, u64>,
 }
 
-/// The ingested lake: a DataFusion session in which `requests` and `gpu_metrics` are views of the
-/// valid rows of the window, plus the quarantined rows.
+/// The ingested window: a DataFusion session whose `requests` and `gpu_metrics` tables are the
+/// valid rows, in memory (no object store is registered in it), plus the quarantined rows.
 pub struct Lake {
     pub ctx: SessionContext,
     pub requests: TableIngest,
@@ -72,13 +80,19 @@ pub struct Lake {
     pub quarantine: Vec<RecordBatch>,
 }
 
+/// The `requests` columns no stage reads (features, workloads, calibration and the traces read the
+/// others): only quarantined rows carry them, so the materialised table leaves them out.
+const UNREAD_REQUEST_COLUMNS: &[&str] = &["max_tokens", "temperature", "finish_reason", "feedback"];
+
+/// Files fetched and decoded at once: enough to hide S3 latency, few enough to bound memory.
+const FILES_IN_FLIGHT: usize = 4;
+/// Rows per decoded batch (DataFusion's default batch size).
+const BATCH_ROWS: usize = 8192;
+
 /// Reads and validates the lake for the window.
 pub async fn ingest(input: &IngestInput) -> Result<Lake> {
-    let ctx = crate::sql::session();
-    ctx.register_object_store(&input.lake.root, input.lake.store.clone());
-    let params = ParamValues::from(vec![
-        ("window_start", timestamp(input.window.start)),
-        ("window_end", timestamp(input.window.end)),
+    let mut params = sql::window_params(input.window.start, input.window.end);
+    params.extend([
         (
             "max_prompt_tokens",
             ScalarValue::Int64(Some(input.validation.max_prompt_tokens)),
@@ -88,77 +102,63 @@ pub async fn ingest(input: &IngestInput) -> Result<Lake> {
             ScalarValue::Int64(Some(input.validation.max_completion_tokens)),
         ),
     ]);
+    let requests_contract = contracts::requests();
+    let (mut requests, valid_requests, mut bad_requests) = read_table(
+        input,
+        &requests_contract,
+        sql::VALIDATE_REQUESTS,
+        &params,
+        Some("app_id"),
+    )
+    .await?;
+    let (valid_requests, duplicates) = dedupe(valid_requests)?;
+    bad_requests.extend(duplicates);
+    let columns: Vec<usize> = (0..requests_contract.schema.fields().len())
+        .filter(|&i| {
+            !UNREAD_REQUEST_COLUMNS.contains(&requests_contract.schema.field(i).name().as_str())
+        })
+        .collect();
+    let valid_requests = valid_requests
+        .iter()
+        .map(|b| b.project(&columns).context("projecting requests"))
+        .collect::<Result<Vec<_>>>()?;
+    let (mut gpu_metrics, valid_gpu, bad_gpu) = read_table(
+        input,
+        &contracts::gpu_metrics(),
+        sql::VALIDATE_GPU_METRICS,
+        &params,
+        None,
+    )
+    .await?;
     let mut quarantine = Vec::new();
-    let mut requests = TableIngest::default();
-    let mut gpu_metrics = TableIngest::default();
-    for (contract, report, sql, app_column) in [
-        (
-            contracts::requests(),
-            &mut requests,
-            crate::sql::VALIDATE_REQUESTS,
-            Some("app_id"),
-        ),
-        (
-            contracts::gpu_metrics(),
-            &mut gpu_metrics,
-            crate::sql::VALIDATE_GPU_METRICS,
-            None,
-        ),
+    for (table, report, bad) in [
+        ("requests", &mut requests, bad_requests),
+        ("gpu_metrics", &mut gpu_metrics, bad_gpu),
     ] {
-        let files = list_window_files(input, contract.table).await?;
-        let (good, skipped) = check_files(input, &contract, files).await?;
-        report.files_opened = good
-            .iter()
-            .map(|f| input.lake.url_of(&f.location))
-            .collect();
-        report
-            .files_opened
-            .extend(skipped.iter().map(|s| s.file.clone()));
-        report.files_skipped = skipped;
-        register_scoped(&ctx, input, &contract, &good, app_column).await?;
-        let checked = ctx
-            .sql(sql)
-            .await
-            .and_then(|df| df.with_param_values(params.clone()))
-            .context(format!("validating {}", contract.table))?;
-        let split = if contract.table == "requests" {
-            dedupe(checked, &duplicate_request_ids(&ctx).await?)?
-        } else {
-            Split::without_duplicates(checked)?
-        };
-        let columns: Vec<&str> = contract
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        let valid = split.valid.select_columns(&columns).context("valid rows")?;
-        ctx.register_table(contract.table, valid.into_view())
-            .context("registering valid rows")?;
-        let bad = split
-            .quarantined
-            .sort(vec![
-                col("reason").sort(true, true),
-                col("ts").sort(true, true),
-            ])
-            .context("ordering quarantined rows")?
-            .collect()
-            .await
-            .context(format!("collecting quarantined {}", contract.table))?;
-        for batch in &bad {
-            quarantine.push(quarantine_rows(contract.table, batch)?);
-            let reasons = string_column(batch, "reason");
-            for i in 0..reasons.len() {
-                *report
-                    .quarantined
-                    .entry(reasons.value(i).to_string())
-                    .or_default() += 1;
-            }
+        let rows = quarantine_rows(table, &bad)?;
+        let reasons = rows.column(1).as_string::<i32>();
+        for reason in reasons.iter().flatten() {
+            *report.quarantined.entry(reason.to_string()).or_default() += 1;
         }
-        report.rows_read = count(&ctx, &format!("{}_scoped", contract.table)).await?;
-        let quarantined: u64 = report.quarantined.values().sum();
-        report.rows_valid = report.rows_read - quarantined;
+        report.rows_valid = report.rows_read - rows.num_rows() as u64;
+        if rows.num_rows() > 0 {
+            quarantine.push(rows);
+        }
     }
+    let ctx = sql::session();
+    let requests_schema = Arc::new(
+        requests_contract
+            .schema
+            .project(&columns)
+            .context("requests columns")?,
+    );
+    register_memory(&ctx, "requests", requests_schema, valid_requests)?;
+    register_memory(
+        &ctx,
+        "gpu_metrics",
+        contracts::gpu_metrics().schema,
+        valid_gpu,
+    )?;
     Ok(Lake {
         ctx,
         requests,
@@ -167,8 +167,87 @@ pub async fn ingest(input: &IngestInput) -> Result<Lake> {
     })
 }
 
-fn timestamp(t: chrono::DateTime<chrono::Utc>) -> ScalarValue {
-    ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some(contracts::UTC.into()))
+/// Registers `batches` as table `name`, split into one partition per core (in order) so scans run
+/// in parallel.
+fn register_memory(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<()> {
+    let parts = ctx.state().config().target_partitions().max(1);
+    let per_part = batches.len().div_ceil(parts).max(1);
+    let mut partitions: Vec<Vec<RecordBatch>> =
+        batches.chunks(per_part).map(<[_]>::to_vec).collect();
+    if partitions.is_empty() {
+        partitions.push(Vec::new());
+    }
+    let table = MemTable::try_new(schema, partitions).context(format!("materialising {name}"))?;
+    ctx.register_table(name, Arc::new(table))
+        .context(format!("registering {name}"))?;
+    Ok(())
+}
+
+/// One table of the window: every file fetched once, decoded and checked row by row. Returns the
+/// report, the valid rows (contract columns, in path order) and the quarantined rows (contract
+/// columns and `reason`).
+async fn read_table(
+    input: &IngestInput,
+    contract: &Contract,
+    validate: Query,
+    params: &Params,
+    app_column: Option<&str>,
+) -> Result<(TableIngest, Vec<RecordBatch>, Vec<RecordBatch>)> {
+    let files = list_window_files(input, contract.table).await?;
+    let mut report = TableIngest::default();
+    let mut skipped = Vec::new();
+    let mut valid = Vec::new();
+    let mut quarantined = Vec::new();
+    let mut decoded = futures::stream::iter(files)
+        .map(|meta| async move {
+            let url = input.lake.url_of(&meta.location);
+            let batches = read_file(&input.lake, contract, &meta, url.clone()).await;
+            (url, batches)
+        })
+        .buffered(FILES_IN_FLIGHT);
+    while let Some((url, batches)) = decoded.next().await {
+        let batches = match batches {
+            Ok(batches) => batches,
+            Err(e) if input.skip_bad_files => {
+                tracing::warn!(file = %url, error = %e, "skipping bad file");
+                skipped.push(SkippedFile {
+                    file: url,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        report.files_opened.push(url);
+        for checked in check_rows(input, contract, validate, params, app_column, batches).await? {
+            report.rows_read += checked.num_rows() as u64;
+            let reason = checked.column(checked.num_columns() - 1);
+            let is_valid = arrow::compute::is_null(reason).context("classifying rows")?;
+            let rows = |mask| arrow::compute::filter_record_batch(&checked, mask);
+            let good = rows(&is_valid).context("valid rows")?;
+            if good.num_rows() > 0 {
+                valid.push(
+                    good.project(&(0..good.num_columns() - 1).collect::<Vec<_>>())
+                        .context("valid rows")?,
+                );
+            }
+            let bad = rows(&arrow::compute::not(&is_valid).context("classifying rows")?)
+                .context("quarantined rows")?;
+            if bad.num_rows() > 0 {
+                quarantined.push(bad);
+            }
+        }
+    }
+    report
+        .files_opened
+        .extend(skipped.iter().map(|s| s.file.clone()));
+    report.files_skipped = skipped;
+    Ok((report, valid, quarantined))
 }
 
 /// Lists the Parquet files of `table` in the partitions of the window's dates, in path order.
@@ -194,116 +273,129 @@ async fn list_window_files(input: &IngestInput, table: &str) -> Result<Vec<Objec
     Ok(files)
 }
 
-/// Reads every file's footer (concurrently: S3 latency dominates) and checks it against the contract.
-async fn check_files(
-    input: &IngestInput,
+/// Fetches a file with one GET and decodes it (on a blocking thread: decoding is CPU work) into
+/// batches of the contract's columns.
+async fn read_file(
+    lake: &Location,
     contract: &Contract,
-    files: Vec<ObjectMeta>,
-) -> Result<(Vec<ObjectMeta>, Vec<SkippedFile>)> {
-    let checks: Vec<(ObjectMeta, Result<()>)> = futures::stream::iter(files)
-        .map(|meta| async move {
-            let url = input.lake.url_of(&meta.location);
-            let result = match footer_schema(&input.lake, &meta).await {
-                Ok(schema) => contracts::check_schema(contract, &url, &schema),
-                Err(message) => Err(Error::BadFile { file: url, message }),
-            };
-            (meta, result)
-        })
-        .buffered(16)
-        .collect()
-        .await;
-    let mut good = Vec::new();
-    let mut skipped = Vec::new();
-    for (meta, result) in checks {
-        match result {
-            Ok(()) => good.push(meta),
-            Err(e) if input.skip_bad_files => {
-                tracing::warn!(file = %input.lake.url_of(&meta.location), error = %e, "skipping bad file");
-                skipped.push(SkippedFile {
-                    file: input.lake.url_of(&meta.location),
-                    error: e.to_string(),
-                });
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((good, skipped))
+    meta: &ObjectMeta,
+    url: String,
+) -> Result<Vec<RecordBatch>> {
+    let bytes = lake
+        .store
+        .get(&meta.location)
+        .await
+        .map_err(|e| lake.storage_error(e))?
+        .bytes()
+        .await
+        .map_err(|e| lake.storage_error(e))?;
+    let task = {
+        let (contract, url) = (contract.clone(), url.clone());
+        tokio::task::spawn_blocking(move || decode(&contract, &url, bytes))
+    };
+    task.await.map_err(|e| Error::BadFile {
+        file: url,
+        message: format!("decoding task failed: {e}"),
+    })?
 }
 
-/// Reads a Parquet file's footer and returns its Arrow schema; the error says what is broken.
-async fn footer_schema(
-    lake: &Location,
-    meta: &ObjectMeta,
-) -> std::result::Result<arrow::datatypes::Schema, String> {
-    const TAIL: u64 = 64 * 1024;
-    let size = meta.size;
+/// Decodes a whole Parquet file: the footer is checked against the contract before any data page is
+/// read, then the contract's columns are decoded and conformed.
+fn decode(contract: &Contract, url: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
+    let bad = |message: String| Error::BadFile {
+        file: url.to_string(),
+        message,
+    };
+    let metadata = footer(&bytes).map_err(bad)?;
+    let metadata = ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new())
+        .map_err(|e| bad(e.to_string()))?;
+    contracts::check_schema(contract, url, metadata.schema())?;
+    let wanted: Vec<usize> = (0..metadata.schema().fields().len())
+        .filter(|&i| {
+            let name = metadata.schema().field(i).name();
+            contract.schema.field_with_name(name).is_ok()
+        })
+        .collect();
+    let mask = ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), wanted);
+    ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata)
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| bad(e.to_string()))?
+        .map(|batch| conform(contract, url, &batch.map_err(|e| bad(e.to_string()))?))
+        .collect()
+}
+
+/// The footer of a whole Parquet file in memory; the error says what is broken.
+fn footer(bytes: &Bytes) -> std::result::Result<parquet::file::metadata::ParquetMetaData, String> {
+    let size = bytes.len();
     if size < 12 {
         return Err(format!("{size} bytes is too small to be a Parquet file"));
     }
-    let get = |range: std::ops::Range<u64>| async move {
-        lake.store
-            .get_range(&meta.location, range)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    let tail = get(size - size.min(TAIL)..size).await?;
-    let footer = &tail[tail.len() - 8..];
-    if &footer[4..] != b"PAR1" {
+    let tail = &bytes[size - 8..];
+    if &tail[4..] != b"PAR1" {
         return Err("no Parquet footer (missing PAR1 magic): truncated or not Parquet".into());
     }
-    let len = u64::from(u32::from_le_bytes(footer[..4].try_into().expect("4 bytes")));
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize;
     if len + 12 > size {
         return Err(format!(
             "footer claims {len} bytes of metadata in a {size}-byte file"
         ));
     }
-    let metadata = if len + 8 <= tail.len() as u64 {
-        tail.slice(tail.len() - 8 - len as usize..tail.len() - 8)
-    } else {
-        get(size - 8 - len..size - 8).await?
-    };
-    let metadata = ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| e.to_string())?;
-    let file = metadata.file_metadata();
-    parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+    ParquetMetaDataReader::decode_metadata(&bytes[size - 8 - len..size - 8])
         .map_err(|e| e.to_string())
 }
 
-/// Registers `<table>_scoped`: the raw rows of the good files, restricted to the selected apps (rows
-/// with a null app still go on to validation, which quarantines them).
-async fn register_scoped(
-    ctx: &SessionContext,
+/// Conforms a decoded batch to the contract with [`contracts::conform`], except that the lake path
+/// drops a digit below the microsecond (pandas writes nanoseconds by default) where `simulate`
+/// rejects it: nanosecond timestamps are truncated to microseconds first.
+fn conform(contract: &Contract, file: &str, batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let column = match field.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+                let micros = DataType::Timestamp(TimeUnit::Microsecond, tz.clone());
+                arrow::compute::cast(column, &micros)
+                    .context(format!("{file}: column `{}`", field.name()))?
+            }
+            _ => column.clone(),
+        };
+        fields.push(
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(column.data_type().clone()),
+        );
+        columns.push(column);
+    }
+    let truncated = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .context(format!("{file}: truncating to microseconds"))?;
+    contracts::conform(contract, file, &truncated)
+}
+
+/// Runs the table's validation query over one file's rows of the selected apps (rows with a null
+/// app still go on to validation, which quarantines them): the rows with their `reason` (null when
+/// valid), the last column.
+async fn check_rows(
     input: &IngestInput,
     contract: &Contract,
-    files: &[ObjectMeta],
+    validate: Query,
+    params: &Params,
     app_column: Option<&str>,
-) -> Result<()> {
+    batches: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
+    let ctx = sql::session();
     let raw = format!("{}_raw", contract.table);
-    if files.is_empty() {
-        let empty =
-            MemTable::try_new(contract.schema.clone(), vec![vec![]]).context("empty table")?;
-        ctx.register_table(&raw, Arc::new(empty))
-            .context("registering empty table")?;
-    } else {
-        let urls = files
-            .iter()
-            .map(|f| ListingTableUrl::parse(input.lake.url_of(&f.location)))
-            .collect::<datafusion::error::Result<Vec<_>>>()
-            .context("file URLs")?;
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(contract.schema.clone());
-        let table = ListingTable::try_new(config).context("listing table")?;
-        ctx.register_table(&raw, Arc::new(table))
-            .context("registering listing table")?;
-    }
+    let table = MemTable::try_new(contract.schema.clone(), vec![batches]).context("file rows")?;
+    ctx.register_table(&raw, Arc::new(table))
+        .context("registering file rows")?;
     let filter = match app_column {
         Some(column) if !input.app_ids.is_empty() => {
             let list = input
                 .app_ids
                 .iter()
-                .map(|a| format!("'{}'", a.replace('\'', "''")))
+                .map(|a| sql::quoted(a))
                 .collect::<Vec<_>>()
                 .join(", ");
             format!(" WHERE {column} IN ({list}) OR {column} IS NULL")
@@ -316,151 +408,118 @@ async fn register_scoped(
         .context("scoping by app")?;
     ctx.register_table(format!("{}_scoped", contract.table), scoped.into_view())
         .context("registering scoped view")?;
-    Ok(())
+    validate.collect(&ctx, params.clone()).await
 }
 
-/// The (normally few) request ids that occur more than once among the scoped rows. Grouping 64-bit
-/// hashes instead of the ids keeps the hash table a fraction of the size at 10M+ rows; the few
-/// hashes seen twice are then resolved to their exact ids (a collision only adds a candidate, which
-/// [`dedupe`] finds to have a single copy).
-async fn duplicate_request_ids(ctx: &SessionContext) -> Result<Vec<String>> {
-    let context = "finding duplicate request ids";
-    let hashes = ctx
-        .sql(
-            "SELECT hash64(request_id) AS h FROM requests_scoped WHERE request_id IS NOT NULL \
-             GROUP BY hash64(request_id) HAVING COUNT(*) > 1",
-        )
-        .await
-        .context(context)?
-        .collect()
-        .await
-        .context(context)?;
-    let hashes: Vec<datafusion::prelude::Expr> = hashes
+/// Of several valid rows sharing a request id, keeps the earliest (by `ts`, then `supply_id`,
+/// `prompt_tokens`, `completion_tokens`, `e2e_ms`, nulls first, then lake order) and returns the
+/// others apart, with `reason` = `duplicate_request_id`. Ids are compared by 64-bit hash first
+/// (sorting 8 bytes a row, not the strings); only the few hashes seen twice are resolved to ids.
+fn dedupe(valid: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    let ids: Vec<&StringArray> = valid
         .iter()
-        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-        .map(lit)
+        .map(|b| {
+            b.column_by_name("request_id")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| missing("requests", "request_id"))
+        })
+        .collect::<Result<_>>()?;
+    let mut hashes: Vec<u64> = ids
+        .iter()
+        .flat_map(|a| a.iter().map(|id| stable_hash64(id.unwrap_or_default())))
         .collect();
-    if hashes.is_empty() {
-        return Ok(Vec::new());
+    hashes.sort_unstable();
+    let repeated: HashSet<u64> = hashes
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(hashes);
+    if repeated.is_empty() {
+        return Ok((valid, Vec::new()));
     }
-    let ids = ctx
-        .table("requests_scoped")
-        .await
-        .and_then(|df| df.select_columns(&["request_id"]))
-        .and_then(|df| {
-            df.filter(
-                crate::sql::hash64()
-                    .call(vec![col("request_id")])
-                    .in_list(hashes, false),
-            )
-        })
-        .and_then(|df| df.distinct())
-        .context(context)?
-        .collect()
-        .await
-        .context(context)?;
-    Ok(ids
-        .iter()
-        .flat_map(|b| {
-            let ids = b.column(0).as_string::<i32>();
-            (0..ids.len()).map(move |i| ids.value(i).to_string())
-        })
-        .collect())
-}
-
-/// Checked rows split into the valid ones and the quarantined ones (with their `reason`).
-struct Split {
-    valid: DataFrame,
-    quarantined: DataFrame,
-}
-
-impl Split {
-    fn without_duplicates(checked: DataFrame) -> Result<Self> {
-        Ok(Split {
-            valid: checked
-                .clone()
-                .filter(col("reason").is_null())
-                .context("valid rows")?,
-            quarantined: checked
-                .filter(col("reason").is_not_null())
-                .context("quarantined rows")?,
-        })
-    }
-}
-
-/// Of several rows sharing a request id that pass the row-wise rules, keeps the earliest and
-/// quarantines the others as `duplicate_request_id`. The duplicate ids are matched with a hash-set
-/// `IN` list, so rows with unique ids (nearly all) pay one lookup and no join.
-fn dedupe(checked: DataFrame, duplicate_ids: &[String]) -> Result<Split> {
-    let split = Split::without_duplicates(checked)?;
-    if duplicate_ids.is_empty() {
-        return Ok(split);
-    }
-    let is_duplicate = col("request_id").in_list(duplicate_ids.iter().map(lit).collect(), false);
-    let copy = row_number()
-        .partition_by(vec![col("request_id")])
-        .order_by(
-            [
-                "ts",
-                "supply_id",
-                "prompt_tokens",
-                "completion_tokens",
-                "e2e_ms",
-            ]
-            .into_iter()
-            .map(|c| col(c).sort(true, true))
-            .collect(),
-        )
-        .build()
-        .context("numbering duplicate copies")?
-        .alias("copy");
-    let copies = split
-        .valid
-        .clone()
-        .filter(is_duplicate.clone())
-        .and_then(|df| df.window(vec![copy]))
-        .context("numbering duplicate copies")?;
-    let keep = |first: bool| -> Result<DataFrame> {
-        let predicate = if first {
-            col("copy").eq(lit(1u64))
-        } else {
-            col("copy").gt(lit(1u64))
+    // (request id, ordering key, batch, row) of every row whose id hash repeats.
+    let mut candidates = Vec::new();
+    for (b, (batch, ids)) in valid.iter().zip(&ids).enumerate() {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| missing("requests", name))
         };
-        copies
-            .clone()
-            .filter(predicate)
-            .and_then(|df| df.drop_columns(&["copy"]))
-            .context("splitting duplicate copies")
-    };
-    let extra = keep(false)?
-        .with_column("reason", lit("duplicate_request_id"))
-        .context("marking duplicates")?;
-    let first_copies = keep(true)?;
-    Ok(Split {
-        valid: split
-            .valid
-            .filter(not(is_duplicate))
-            .and_then(|df| df.union(first_copies))
-            .context("valid rows")?,
-        quarantined: split.quarantined.union(extra).context("quarantined rows")?,
-    })
+        let ts = column("ts")?.as_primitive::<TimestampMicrosecondType>();
+        let supply = column("supply_id")?.as_string::<i32>();
+        let prompt = column("prompt_tokens")?.as_primitive::<Int64Type>();
+        let completion = column("completion_tokens")?.as_primitive::<Int64Type>();
+        let e2e = column("e2e_ms")?.as_primitive::<Float64Type>();
+        for r in 0..batch.num_rows() {
+            let id = ids.value(r);
+            if repeated.contains(&stable_hash64(id)) {
+                let e2e = e2e.is_valid(r).then(|| e2e.value(r));
+                let key = (
+                    ts.value(r),
+                    supply.value(r),
+                    prompt.value(r),
+                    completion.value(r),
+                );
+                candidates.push((id, key, e2e, b, r));
+            }
+        }
+    }
+    candidates.sort_by(|x, y| {
+        (x.0, x.1)
+            .cmp(&(y.0, y.1))
+            .then(match (x.2, y.2) {
+                (Some(a), Some(b)) => a.total_cmp(&b),
+                (a, b) => a.is_some().cmp(&b.is_some()),
+            })
+            .then((x.3, x.4).cmp(&(y.3, y.4)))
+    });
+    let mut dropped: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    for pair in candidates.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            dropped.entry(pair[1].3).or_default().push(pair[1].4 as u32);
+        }
+    }
+    drop(candidates);
+    let mut duplicates = Vec::new();
+    let mut kept = Vec::with_capacity(valid.len());
+    for (b, batch) in valid.iter().enumerate() {
+        let Some(rows) = dropped.get_mut(&b) else {
+            kept.push(batch.clone());
+            continue;
+        };
+        rows.sort_unstable();
+        let copies = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows.clone()))
+            .context("duplicate copies")?;
+        let mut columns = copies.columns().to_vec();
+        columns.push(Arc::new(StringArray::from(vec![
+            "duplicate_request_id";
+            copies.num_rows()
+        ])));
+        let mut fields = copies.schema().fields().to_vec();
+        fields.push(Arc::new(Field::new("reason", DataType::Utf8, true)));
+        duplicates.push(
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+                .context("duplicate copies")?,
+        );
+        let keep: arrow::array::BooleanArray = (0..batch.num_rows() as u32)
+            .map(|r| Some(rows.binary_search(&r).is_err()))
+            .collect();
+        kept.push(arrow::compute::filter_record_batch(batch, &keep).context("dropping copies")?);
+    }
+    Ok((kept, duplicates))
 }
 
-async fn count(ctx: &SessionContext, table: &str) -> Result<u64> {
-    let df = ctx.table(table).await.context("counting rows")?;
-    Ok(df.count().await.context("counting rows")? as u64)
-}
-
-fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .unwrap_or_else(|| panic!("validation SQL yields a string `{name}` column"))
+/// A column the validation query should have produced is missing (or of another type).
+fn missing(table: &str, column: &str) -> Error {
+    Error::Arrow {
+        context: format!("validated {table} rows"),
+        source: arrow::error::ArrowError::SchemaError(format!("no `{column}` column")),
+    }
 }
 
 /// Schema of the quarantine output table.
-pub fn quarantine_schema() -> arrow::datatypes::SchemaRef {
-    use arrow::datatypes::{DataType, Field, Schema};
+pub fn quarantine_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("source_table", DataType::Utf8, false),
         Field::new("reason", DataType::Utf8, false),
@@ -469,29 +528,48 @@ pub fn quarantine_schema() -> arrow::datatypes::SchemaRef {
     ]))
 }
 
-/// Turns classified rows into quarantine rows: the reason, the timestamp and the row as JSON.
-fn quarantine_rows(table: &str, batch: &RecordBatch) -> Result<RecordBatch> {
-    let mut buffer = Vec::new();
-    {
-        let mut writer = arrow::json::LineDelimitedWriter::new(&mut buffer);
-        writer.write(batch).context("encoding quarantined rows")?;
-        writer.finish().context("encoding quarantined rows")?;
-    }
-    let text = String::from_utf8(buffer).expect("arrow writes UTF-8 JSON");
-    let rows: StringArray = text.lines().map(Some).collect();
-    let n = batch.num_rows();
-    RecordBatch::try_new(
-        quarantine_schema(),
-        vec![
-            Arc::new(StringArray::from(vec![table; n])),
-            batch.column_by_name("reason").expect("reason").clone(),
-            arrow::compute::cast(
-                batch.column_by_name("ts").expect("ts"),
-                &contracts::timestamp_type(),
+/// Turns classified rows (a table's columns and `reason`) into quarantine rows: the reason, the
+/// timestamp and the row as JSON, ordered by reason and time.
+fn quarantine_rows(table: &str, bad: &[RecordBatch]) -> Result<RecordBatch> {
+    let context = "encoding quarantined rows";
+    let mut parts = Vec::with_capacity(bad.len());
+    for batch in bad {
+        let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
+        writer.write(batch).context(context)?;
+        writer.finish().context(context)?;
+        let text = String::from_utf8(writer.into_inner()).expect("arrow writes UTF-8 JSON");
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| missing(table, name))
+        };
+        parts.push(
+            RecordBatch::try_new(
+                quarantine_schema(),
+                vec![
+                    Arc::new(StringArray::from(vec![table; batch.num_rows()])),
+                    column("reason")?,
+                    arrow::compute::cast(&column("ts")?, &contracts::timestamp_type())
+                        .context(context)?,
+                    Arc::new(text.lines().map(Some).collect::<StringArray>()),
+                ],
             )
-            .context("quarantine ts")?,
-            Arc::new(rows),
-        ],
+            .context(context)?,
+        );
+    }
+    let all = arrow::compute::concat_batches(&quarantine_schema(), &parts).context(context)?;
+    let ascending = SortOptions {
+        descending: false,
+        nulls_first: true,
+    };
+    let order = arrow::compute::lexsort_to_indices(
+        &[1, 2].map(|c| SortColumn {
+            values: all.column(c).clone(),
+            options: Some(ascending),
+        }),
+        None,
     )
-    .context("building quarantine rows")
+    .context(context)?;
+    arrow::compute::take_record_batch(&all, &order).context(context)
 }

@@ -2,16 +2,17 @@
 //! describes each (shares, lengths, burstiness, diurnal profile, prefix sharing, session depth) for
 //! the simulator and the report.
 //!
-//! Two streaming passes over `sql/workloads/requests.sql` (arrival order), one batch in memory at a
-//! time:
+//! Two streaming passes over `sql/workloads/requests.sql` (over the ingested window, in memory), one
+//! batch at a time and in any order (neither depends on it, so the query's sort is skipped):
 //! 1. count how many requests of the window carry each prefix id, and keep a deterministic sample
 //!    of at most [`SAMPLE_SIZE`] requests (the smallest hashes of (seed, request_id), independent of
 //!    batch boundaries and thread count); its [`FeatureVector`]s are clustered by
 //!    [`gmm::cluster`]: a full-covariance Gaussian mixture with the number of components chosen by
 //!    BIC in [`K_RANGE`], components grouped into classes by the modes of the density (see
 //!    [`gmm`] for why not k-means);
-//! 2. every request is assigned to its class and folded into per-class accumulators; nothing
-//!    per-request is kept.
+//! 2. every request is assigned to its class and folded into per-class accumulators; only its
+//!    arrival time is kept (to measure inter-arrival times in order). [`Workloads::traffic`] assigns the same classes
+//!    (same model, same window-wide prefix counts) to a supply's requests for the search.
 //!
 //! **Shared prefix.** A request's shared-prefix tokens are the largest of: its `cached_tokens`; its
 //! leading `prefix_block_hashes` blocks that at least one other request of the window also carries
@@ -37,18 +38,19 @@ pub mod vector;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
-use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::prelude::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::Window;
-use crate::contracts;
 use crate::error::{Context, Error, Result};
 use crate::features::Table;
+use crate::hash::stable_hash64;
 use crate::simulation::rng::hash64;
 use crate::simulation::trace::Trace;
 
@@ -68,6 +70,9 @@ pub struct Workloads {
     pub model: Model,
     pub classes: Vec<WorkloadClass>,
     pub tables: Vec<Table>,
+    /// The window-wide prefix counts the classes were assigned with: [`Workloads::traffic`] reuses
+    /// them, so a request's class does not depend on which supply's traffic it is read with.
+    counts: PrefixCounts,
 }
 
 /// One request as the passes see it, borrowed from its batch.
@@ -87,16 +92,9 @@ pub(crate) struct Row<'a> {
     pub depth: i64,
 }
 
-/// FNV-1a of a string id, stable across Rust releases.
-fn hash_str(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// How many requests of the window carry each prefix id (saturating at 2: only "shared or not"
 /// matters).
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PrefixCounts {
     chains: HashMap<i64, u8>,
     prefixes: HashMap<u64, u8>,
@@ -144,35 +142,30 @@ impl PrefixCounts {
     }
 }
 
-const QUERY_CONTEXT: &str = "workloads query sql/workloads/requests.sql";
+const QUERY: crate::sql::Query = crate::sql::WORKLOAD_REQUESTS;
 
 /// The per-request query with the window bound.
-async fn requests_frame(
-    ctx: &SessionContext,
-    window: &Window,
-) -> Result<datafusion::dataframe::DataFrame> {
-    let at = |t: chrono::DateTime<chrono::Utc>| {
-        ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some(contracts::UTC.into()))
-    };
-    let params = ParamValues::from(vec![
-        ("window_start", at(window.start)),
-        ("window_end", at(window.end)),
-    ]);
-    ctx.sql(crate::sql::WORKLOAD_REQUESTS)
+async fn requests_frame(ctx: &SessionContext, window: &Window) -> Result<DataFrame> {
+    QUERY
+        .frame(ctx, crate::sql::window_params(window.start, window.end))
         .await
-        .and_then(|df| df.with_param_values(params))
-        .context(QUERY_CONTEXT)
 }
 
-/// Calls `visit` for every request of the window in arrival order, one batch in memory at a time.
+/// Calls `visit` for every request of the window, one batch in memory at a time, in any order:
+/// the query's final sort (by arrival) is skipped, since nothing in the characterization depends on
+/// the order (the sample keeps the smallest hashes; the accumulators sort what they need).
 async fn scan(ctx: &SessionContext, window: &Window, mut visit: impl FnMut(&Row)) -> Result<()> {
-    let mut stream = requests_frame(ctx, window)
-        .await?
+    let (state, plan) = requests_frame(ctx, window).await?.into_parts();
+    let plan = match plan {
+        LogicalPlan::Sort(sort) => Arc::unwrap_or_clone(sort.input),
+        plan => plan,
+    };
+    let mut stream = DataFrame::new(state, plan)
         .execute_stream()
         .await
-        .context(QUERY_CONTEXT)?;
+        .context(QUERY.path)?;
     while let Some(batch) = stream.next().await {
-        visit_batch(&batch.context(QUERY_CONTEXT)?, &mut visit)?;
+        visit_batch(&batch.context(QUERY.path)?, &mut visit)?;
     }
     Ok(())
 }
@@ -242,7 +235,7 @@ fn visit_batch(batch: &RecordBatch, visit: &mut impl FnMut(&Row)) -> Result<()> 
             completion_tokens: completion.value(r).max(0),
             cached_tokens: int_or(cached, r, 0),
             prefix: (prefix_hash.is_valid(r) && prefix_tokens.is_valid(r))
-                .then(|| (hash_str(prefix_hash.value(r)), prefix_tokens.value(r))),
+                .then(|| (stable_hash64(prefix_hash.value(r)), prefix_tokens.value(r))),
             chain,
             depth: int_or(depth, r, 1).max(1),
         });
@@ -281,7 +274,7 @@ impl Sample {
     }
 
     fn offer(&mut self, row: &Row) {
-        let h = hash64(hash_str(row.request_id) ^ hash64(self.seed));
+        let h = hash64(stable_hash64(row.request_id) ^ hash64(self.seed));
         self.seq += 1;
         if h <= self.threshold {
             let kept = SampledRow {
@@ -356,6 +349,7 @@ pub async fn characterize_with(
             model: Model::empty(),
             classes: Vec::new(),
             tables: stats::tables(&[], &stats::Mix::default()),
+            counts,
         });
     }
     let model = cluster(&sample, k_range, seed)?;
@@ -371,6 +365,7 @@ pub async fn characterize_with(
         model,
         classes,
         tables,
+        counts,
     })
 }
 
@@ -407,54 +402,61 @@ impl Traffic {
     }
 }
 
-/// The window's requests, of `supply_id` only when given, classified by `model`.
-pub async fn traffic(
-    ctx: &SessionContext,
-    window: &Window,
-    model: &Model,
-    supply_id: Option<&str>,
-) -> Result<Traffic> {
-    let mut frame = requests_frame(ctx, window).await?;
-    if let Some(id) = supply_id {
-        frame = frame
-            .filter(datafusion::prelude::col("supply_id").eq(datafusion::prelude::lit(id)))
-            .context(QUERY_CONTEXT)?;
+impl Workloads {
+    /// The window's requests (of `supply_id` only, when given), each with the class the
+    /// characterization assigned it: same model, same window-wide prefix counts and session depths.
+    pub async fn traffic(
+        &self,
+        ctx: &SessionContext,
+        window: &Window,
+        supply_id: Option<&str>,
+    ) -> Result<Traffic> {
+        let mut frame = requests_frame(ctx, window).await?;
+        if let Some(id) = supply_id {
+            // On the requests side of the query's session join only: depths stay window-wide.
+            frame = frame
+                .filter(datafusion::prelude::col("supply_id").eq(datafusion::prelude::lit(id)))
+                .context(QUERY.path)?;
+        }
+        let batches = frame.collect().await.context(QUERY.path)?;
+        let mut first_ts = i64::MAX;
+        let mut classes = Vec::new();
+        for batch in &batches {
+            visit_batch(batch, &mut |row: &Row| {
+                first_ts = first_ts.min(row.ts);
+                classes.push(self.model.assign(&self.counts.features(row)));
+            })?;
+        }
+        let offset_s = if classes.is_empty() {
+            0.0
+        } else {
+            (first_ts - window.start.timestamp_micros()) as f64 / 1e6
+        };
+        Ok(Traffic {
+            batches,
+            classes,
+            offset_s,
+        })
     }
-    let batches = frame.collect().await.context(QUERY_CONTEXT)?;
-    let mut counts = PrefixCounts::default();
-    let mut first_ts = i64::MAX;
-    for batch in &batches {
-        visit_batch(batch, &mut |row: &Row| {
-            counts.add(row);
-            first_ts = first_ts.min(row.ts);
-        })?;
-    }
-    let mut classes = Vec::new();
-    for batch in &batches {
-        visit_batch(batch, &mut |row: &Row| {
-            classes.push(model.assign(&counts.features(row)))
-        })?;
-    }
-    let offset_s = if classes.is_empty() {
-        0.0
-    } else {
-        (first_ts - window.start.timestamp_micros()) as f64 / 1e6
-    };
-    Ok(Traffic {
-        batches,
-        classes,
-        offset_s,
-    })
-}
 
-/// The window's requests as a simulator trace (the real arrivals), each tagged with its class.
-pub async fn window_trace(
-    ctx: &SessionContext,
-    window: &Window,
-    model: &Model,
-    block_size: u32,
-) -> Result<Trace> {
-    traffic(ctx, window, model, None).await?.trace(block_size)
+    /// The stage in brief, for manifests and reports.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            k: self.model.k(),
+            bic: &self.model.bic,
+            labels: self.classes.iter().map(|c| c.label.as_str()).collect(),
+        }
+    }
+
+    /// The window's requests as a simulator trace (the real arrivals), each tagged with its class.
+    pub async fn window_trace(
+        &self,
+        ctx: &SessionContext,
+        window: &Window,
+        block_size: u32,
+    ) -> Result<Trace> {
+        self.traffic(ctx, window, None).await?.trace(block_size)
+    }
 }
 
 /// Serializable summary of the stage for manifests and reports.
@@ -464,14 +466,4 @@ pub struct Summary<'a> {
     /// BIC of every k tried (the lowest was kept).
     pub bic: &'a [(usize, f64)],
     pub labels: Vec<&'a str>,
-}
-
-impl Workloads {
-    pub fn summary(&self) -> Summary<'_> {
-        Summary {
-            k: self.model.k(),
-            bic: &self.model.bic,
-            labels: self.classes.iter().map(|c| c.label.as_str()).collect(),
-        }
-    }
 }

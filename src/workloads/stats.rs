@@ -131,10 +131,8 @@ struct ClassAcc {
     depth_sum: u64,
     prompt: LogHistogram,
     output: LogHistogram,
-    last_ts: Option<i64>,
-    gaps: u64,
-    gap_sum: f64,
-    gap_sq: f64,
+    /// Arrival times, sorted at the end: the passes see requests in any order.
+    arrivals: Vec<i64>,
     minutes: HashMap<i64, u64>,
     hour_of_day: [u64; 24],
     apps: BTreeMap<String, (u64, u64)>,
@@ -168,7 +166,7 @@ impl Accumulator {
     }
 
     /// Adds one request of class `class` (1..=k) with `shared_tokens` prompt tokens in shared
-    /// prefixes; rows must come in arrival order.
+    /// prefixes; rows may come in any order.
     pub fn add(&mut self, row: &Row, shared_tokens: i64, class: u16) {
         let index = usize::from(class.max(1) - 1).min(self.classes.len() - 1);
         let c = &mut self.classes[index];
@@ -180,13 +178,7 @@ impl Accumulator {
         c.depth_sum += row.depth.max(1) as u64;
         c.prompt.add(row.prompt_tokens);
         c.output.add(row.completion_tokens);
-        if let Some(last) = c.last_ts {
-            let gap = (row.ts - last) as f64 / 1e6;
-            c.gaps += 1;
-            c.gap_sum += gap;
-            c.gap_sq += gap * gap;
-        }
-        c.last_ts = Some(row.ts);
+        c.arrivals.push(row.ts);
         *c.minutes
             .entry(row.ts.div_euclid(MICROS_PER_MINUTE))
             .or_default() += 1;
@@ -212,7 +204,10 @@ impl Accumulator {
     }
 
     /// The classes (with labels from [`naming`]) and the hourly mix.
-    pub fn finish(self, model: &Model) -> (Vec<WorkloadClass>, Mix) {
+    pub fn finish(mut self, model: &Model) -> (Vec<WorkloadClass>, Mix) {
+        for c in &mut self.classes {
+            c.arrivals.sort_unstable();
+        }
         let total_requests: u64 = self.classes.iter().map(|c| c.requests).sum();
         let total_tokens: u64 = self.classes.iter().map(|c| c.tokens).sum();
         let minutes = (self.last_ts.div_euclid(MICROS_PER_MINUTE)
@@ -240,8 +235,15 @@ impl Accumulator {
             .zip(centroids.iter().zip(labels))
             .enumerate()
             .map(|(i, (c, (centroid, label)))| {
-                let gap_mean = ratio(c.gap_sum, c.gaps as f64);
-                let gap_var = ratio(c.gap_sq, c.gaps as f64) - gap_mean * gap_mean;
+                let (mut gap_sum, mut gap_sq) = (0.0, 0.0);
+                for pair in c.arrivals.windows(2) {
+                    let gap = (pair[1] - pair[0]) as f64 / 1e6;
+                    gap_sum += gap;
+                    gap_sq += gap * gap;
+                }
+                let gaps = c.arrivals.len().saturating_sub(1) as f64;
+                let gap_mean = ratio(gap_sum, gaps);
+                let gap_var = ratio(gap_sq, gaps) - gap_mean * gap_mean;
                 let per_minute = c.requests as f64 / minutes;
                 let sq: f64 = c.minutes.values().map(|&n| (n * n) as f64).sum();
                 let hourly: Vec<f64> = (0..24)

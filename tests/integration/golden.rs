@@ -1,9 +1,11 @@
-//! Golden results: every `sql/features/*.sql` file runs on the fixture lake and its result must equal
-//! `tests/golden/<name>.csv`. After an intended change, regenerate them with
-//! `TUNELAKE_BLESS=1 cargo test --test integration golden` and review the diff.
+//! Golden results: every query of `sql/` the stages run (features, workloads, calibration) runs on the
+//! fixture lake and its result must equal `tests/golden/<path under sql/>.csv`. After an intended
+//! change, regenerate them with `TUNELAKE_BLESS=1 cargo test --test integration golden` and review
+//! the diff.
 
 use arrow::array::{Array, Float64Array, RecordBatch};
 use arrow::util::display::array_value_to_string;
+use datafusion::common::ScalarValue;
 use tunelake::config::{ValidationSettings, Window};
 use tunelake::ingest::{IngestInput, ingest};
 
@@ -47,7 +49,7 @@ fn render(batches: &[RecordBatch]) -> String {
 }
 
 #[tokio::test]
-async fn feature_sql_matches_golden_files() {
+async fn stage_sql_matches_golden_files() {
     let dir = tempfile::tempdir().unwrap();
     let (_, lake) = location(Backend::Local, "lake", &dir);
     fixture::write(&lake).await;
@@ -64,17 +66,31 @@ async fn feature_sql_matches_golden_files() {
     })
     .await
     .unwrap();
+    // Every query's parameters (each binds those it names): the window, the fixture's supply and a
+    // backtest of every other hour from its first request.
+    let mut params = tunelake::sql::window_params(window.start, window.end);
+    params.extend([
+        ("supply_id", ScalarValue::Utf8(Some("llama-h100".into()))),
+        (
+            "first_s",
+            ScalarValue::Float64(Some(at("2026-11-07T10:00:00Z").timestamp() as f64)),
+        ),
+        ("stride", ScalarValue::Int64(Some(2))),
+    ]);
     let bless = std::env::var_os("TUNELAKE_BLESS").is_some();
     let mut mismatches = Vec::new();
-    for (name, sql) in tunelake::sql::FEATURES {
-        let table = tunelake::features::run_query(&ingested.ctx, name, sql, &window)
-            .await
-            .unwrap();
-        let actual = render(&table.batches);
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden")
-            .join(format!("{name}.csv"));
+    for query in tunelake::sql::GOLDEN {
+        let batches = query.collect(&ingested.ctx, params.clone()).await.unwrap();
+        let actual = render(&batches);
+        assert!(!actual.is_empty(), "{} returned nothing", query.path);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            query
+                .path
+                .replacen("sql/", "tests/golden/", 1)
+                .replace(".sql", ".csv"),
+        );
         if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, &actual).unwrap();
             continue;
         }
@@ -87,4 +103,34 @@ async fn feature_sql_matches_golden_files() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Every query file the stages run has a golden result (the validation rules are checked by the
+/// quarantine tests instead).
+#[test]
+fn every_stage_query_is_golden() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(root.join("sql")).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.ends_with("validate") {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            files.push(
+                file.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    files.sort();
+    let mut golden: Vec<String> = tunelake::sql::GOLDEN
+        .iter()
+        .map(|q| q.path.to_string())
+        .collect();
+    golden.sort();
+    assert_eq!(files, golden);
 }

@@ -1,6 +1,16 @@
 //! End to end: the same suite runs against local disk and against a real S3 server.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use arrow::array::{Array, Int64Array};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
 use tunelake::catalog::Catalog;
 use tunelake::config::{Overrides, PipelineFile, Plan};
 use tunelake::sinks::output::{committed_runs, read_manifest};
@@ -153,10 +163,164 @@ async fn quarantine_finds_exactly_the_rows_the_generator_planted() {
     let mut plan = plan(&dir, &lake_url, &out_url, "gen");
     plan.app_ids.clear();
     let summary = tunelake::pipeline::run(&plan, &()).await.unwrap();
-    let planted: std::collections::BTreeMap<String, u64> =
+    let planted: BTreeMap<String, u64> =
         truth.invalid.into_iter().filter(|(_, n)| *n > 0).collect();
     assert_eq!(planted.len(), 4, "every reason planted: {planted:?}");
     assert_eq!(summary.requests.quarantined, planted);
     assert_eq!(summary.requests.rows_read, truth.request_rows);
     assert_eq!(summary.gpu_metrics.rows_valid, truth.gpu_metrics_rows);
+}
+
+/// A store that counts the GETs of every path and delegates everything to the real store (the
+/// methods are `async_trait`'s expansion, written out).
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<dyn ObjectStore>,
+    gets: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl std::fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+impl ObjectStore for CountingStore {
+    fn put_opts<'a, 'b, 'r>(
+        &'a self,
+        location: &'b Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> BoxFuture<'r, object_store::Result<PutResult>>
+    where
+        'a: 'r,
+        'b: 'r,
+        Self: 'r,
+    {
+        self.inner.put_opts(location, payload, opts)
+    }
+
+    fn put_multipart_opts<'a, 'b, 'r>(
+        &'a self,
+        location: &'b Path,
+        opts: PutMultipartOptions,
+    ) -> BoxFuture<'r, object_store::Result<Box<dyn MultipartUpload>>>
+    where
+        'a: 'r,
+        'b: 'r,
+        Self: 'r,
+    {
+        self.inner.put_multipart_opts(location, opts)
+    }
+
+    fn get_opts<'a, 'b, 'r>(
+        &'a self,
+        location: &'b Path,
+        options: GetOptions,
+    ) -> BoxFuture<'r, object_store::Result<GetResult>>
+    where
+        'a: 'r,
+        'b: 'r,
+        Self: 'r,
+    {
+        *self
+            .gets
+            .lock()
+            .unwrap()
+            .entry(location.to_string())
+            .or_default() += 1;
+        self.inner.get_opts(location, options)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_delimiter<'a, 'b, 'r>(
+        &'a self,
+        prefix: Option<&'b Path>,
+    ) -> BoxFuture<'r, object_store::Result<ListResult>>
+    where
+        'a: 'r,
+        'b: 'r,
+        Self: 'r,
+    {
+        self.inner.list_with_delimiter(prefix)
+    }
+
+    fn copy_opts<'a, 'b, 'c, 'r>(
+        &'a self,
+        from: &'b Path,
+        to: &'c Path,
+        options: CopyOptions,
+    ) -> BoxFuture<'r, object_store::Result<()>>
+    where
+        'a: 'r,
+        'b: 'r,
+        'c: 'r,
+        Self: 'r,
+    {
+        self.inner.copy_opts(from, to, options)
+    }
+}
+
+/// The lake is read once per run: across a whole pipeline run every Parquet file of the window is
+/// fetched with exactly one GET, nothing else of the lake is read, and the manifest lists the files.
+async fn every_lake_file_is_read_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake_url, lake) = location(backend, "lake", &dir);
+    let (out_url, out) = location(backend, "out", &dir);
+    fixture::write(&lake).await;
+    let gets = Arc::new(Mutex::new(BTreeMap::new()));
+    let counted = Location {
+        store: Arc::new(CountingStore {
+            inner: lake.store.clone(),
+            gets: gets.clone(),
+        }),
+        ..lake.clone()
+    };
+    let summary =
+        tunelake::pipeline::run_on(&plan(&dir, &lake_url, &out_url, "once"), counted, &())
+            .await
+            .unwrap();
+
+    let opened: Vec<String> = [&summary.requests, &summary.gpu_metrics]
+        .iter()
+        .flat_map(|t| t.files_opened.clone())
+        .collect();
+    assert_eq!(opened.len(), 6, "4 request files and 2 telemetry files");
+    let read: BTreeMap<String, usize> = gets
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(path, &n)| (lake.url_of(&Path::from(path.as_str())), n))
+        .collect();
+    let once: BTreeMap<String, usize> = opened.iter().map(|f| (f.clone(), 1)).collect();
+    assert_eq!(read, once);
+    let manifest = read_manifest(&out, "once").await.unwrap().unwrap();
+    let listed: Vec<String> = ["requests", "gpu_metrics"]
+        .iter()
+        .flat_map(|t| {
+            serde_json::from_value::<Vec<String>>(manifest["inputs"][t]["files_opened"].clone())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(listed, opened);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lake_file_is_read_once_on_local_disk() {
+    every_lake_file_is_read_once(Backend::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lake_file_is_read_once_on_s3() {
+    every_lake_file_is_read_once(Backend::S3).await;
 }

@@ -110,7 +110,8 @@ async fn check_against_direct_simulation(plan: &Plan, summary: &RunSummary) {
         if rec.recommended_config_snippet == serde_json::json!({}) {
             continue;
         }
-        let traffic = workloads::traffic(&lake.ctx, &plan.window, &classes.model, Some(&supply.id))
+        let traffic = classes
+            .traffic(&lake.ctx, &plan.window, Some(&supply.id))
             .await
             .unwrap();
         let input = SearchInput {
@@ -372,7 +373,8 @@ options = { block_size = [16, 128], max_num_seqs = [32, 64, 128], replicas = [1,
     let catalog = Catalog::bundled().unwrap();
     let (lake, classes, fitted) = prepared(&plan).await;
     let supply = &plan.supplies[0];
-    let traffic = workloads::traffic(&lake.ctx, &plan.window, &classes.model, Some(&supply.id))
+    let traffic = classes
+        .traffic(&lake.ctx, &plan.window, Some(&supply.id))
         .await
         .unwrap();
     let search = |strategy: Strategy, threads: usize| {

@@ -460,9 +460,7 @@ async fn resampled_trace_keeps_mix_lengths_and_burstiness() {
     let batches = [azure("code"), azure("conv")];
     let ctx = session(&batches, 2);
     let w = workloads::characterize(&ctx, &all_time(), 5).await.unwrap();
-    let observed = workloads::window_trace(&ctx, &all_time(), &w.model, 16)
-        .await
-        .unwrap();
+    let observed = w.window_trace(&ctx, &all_time(), 16).await.unwrap();
     assert_eq!(
         observed.len(),
         batches.iter().map(RecordBatch::num_rows).sum::<usize>()
@@ -529,4 +527,78 @@ fn summary(t: &Trace) -> TraceSummary {
         output: pct(r.iter().map(|q| f64::from(q.output_tokens)).collect()),
         cv: var.sqrt() / mean,
     }
+}
+
+/// A request gets the same class in the characterization and in its supply's traffic, even when what
+/// makes its prefix shared lies in another supply: requests go in pairs, one per supply, and every
+/// other pair carries one prefix (shared window-wide, never within a supply). One request per hour,
+/// so the characterization's `app_workload_mix` (per app, supply, hour and class) names each
+/// request's class.
+#[tokio::test]
+async fn a_request_has_one_class_in_characterization_and_in_its_supply_traffic() {
+    use tunelake::ingest::import::rows::{Request, RequestRows};
+    const HOUR_US: i64 = 3_600_000_000;
+    let start = all_time().start.timestamp_micros() + 1000 * HOUR_US;
+    let mut rows = RequestRows::with_capacity(600);
+    for i in 0..600i64 {
+        let (id, prefix) = (format!("r{i:04}"), format!("p{}", i / 2));
+        let shared = (i / 2) % 2 == 0;
+        rows.push(&Request {
+            request_id: Some(&id),
+            ts_us: Some(start + i * HOUR_US),
+            app_id: Some("app"),
+            supply_id: Some(["a", "b"][i as usize % 2]),
+            prompt_tokens: Some(2000 + (i * 37) % 400),
+            completion_tokens: Some(100 + (i * 13) % 50),
+            prefix_hash: shared.then_some(prefix.as_str()),
+            prefix_tokens: shared.then_some(1800),
+            ..Default::default()
+        });
+    }
+    let ctx = session(&[rows.finish().unwrap()], 2);
+    let w = workloads::characterize_with(&ctx, &all_time(), 3, 2..=2)
+        .await
+        .unwrap();
+    let mix = w
+        .tables
+        .iter()
+        .find(|t| t.name == "app_workload_mix")
+        .unwrap();
+    let mut characterized = BTreeMap::new();
+    for b in &mix.batches {
+        let supply = b.column_by_name("supply_id").unwrap().as_string::<i32>();
+        let hour = b.column_by_name("hour").unwrap();
+        let hour = hour.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let class = b
+            .column_by_name("class_id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            let key = (supply.value(r).to_string(), hour.value(r));
+            characterized.insert(key, class.value(r) as u16);
+        }
+    }
+    assert_eq!(characterized.len(), 600);
+    let mut per_class = BTreeMap::new();
+    for supply in ["a", "b"] {
+        let traffic = w.traffic(&ctx, &all_time(), Some(supply)).await.unwrap();
+        assert_eq!(traffic.len(), 300);
+        let mut r = 0;
+        for b in &traffic.batches {
+            let ts = b.column_by_name("ts").unwrap();
+            let ts = ts.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            for i in 0..b.num_rows() {
+                let hour = ts.value(i).div_euclid(HOUR_US) * HOUR_US;
+                let class = traffic.classes[r];
+                assert_eq!(characterized[&(supply.to_string(), hour)], class);
+                *per_class.entry(class).or_insert(0) += 1;
+                r += 1;
+            }
+        }
+    }
+    assert_eq!(
+        per_class.into_values().collect::<Vec<_>>(),
+        [300, 300],
+        "the shared-prefix requests form their own class"
+    );
 }
