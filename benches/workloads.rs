@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tunelake::simulation::rng::Rng;
+use tunelake::rng::Rng;
 use tunelake::workloads::{FeatureVector, K_RANGE, SAMPLE_SIZE, cluster};
 
 /// (share, prompt median, prompt σ, output median, output σ, prefix share, session depth).

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod knobs;
 pub mod pipeline;
 pub mod recommend;
+pub mod rng;
 pub mod search;
 pub mod simulation;
 pub mod sinks;

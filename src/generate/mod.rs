@@ -72,11 +72,9 @@
 //! to `ground_truth.json`.
 //!
 //! # Determinism and streaming
-//! Every draw comes from [`rng::Rng`] seeded by (seed, app, day number), so a day's rows do not
+//! Every draw comes from [`Xoshiro256`] seeded by (seed, app, day number), so a day's rows do not
 //! depend on the other days or on `--days`; days are generated one at a time (apps in parallel
 //! with rayon) and written with [`LakeWriter`] (`part-<app>-<n>.parquet`), so memory is one day.
-
-pub mod rng;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -88,10 +86,10 @@ use serde::Serialize;
 
 use crate::contracts;
 use crate::error::{Error, Result};
+use crate::rng::{Xoshiro256, mix};
 use crate::ingest::import::rows::{GpuRows, GpuWindow, Request, RequestRows};
 use crate::storage::Location;
 use crate::storage::parquet::LakeWriter;
-use rng::{Rng, mix};
 
 /// Tokens per `prefix_block_hashes` block (as in the Mooncake traces).
 pub const BLOCK_TOKENS: i64 = 512;
@@ -617,7 +615,7 @@ fn day_start_us(date: NaiveDate) -> i64 {
 
 /// Arrival times of `n` requests on `date`: gamma renewal in operational time, mapped through the
 /// app's diurnal profile. Sorted.
-fn arrivals(rng: &mut Rng, app: &AppShape, date: NaiveDate, n: usize) -> Vec<i64> {
+fn arrivals(rng: &mut Xoshiro256, app: &AppShape, date: NaiveDate, n: usize) -> Vec<i64> {
     let shape = 1.0 / (app.interarrival_cv * app.interarrival_cv);
     let mut cum = Vec::with_capacity(n);
     let mut acc = 0.0;
@@ -663,7 +661,7 @@ fn hash2(a: u64, b: u64) -> u64 {
 
 /// Draws the requests of one (app, day), without latencies.
 fn draw_requests(
-    rng: &mut Rng,
+    rng: &mut Xoshiro256,
     config: &GenerateConfig,
     a: usize,
     date: NaiveDate,
@@ -729,7 +727,7 @@ fn draw_requests(
                 }
                 PrefixKind::Documents => {
                     let doc = rng.below(RAG_DOCS);
-                    let mut doc_rng = Rng::new(hash2(config.seed ^ 0xD0C5, doc));
+                    let mut doc_rng = Xoshiro256::new(hash2(config.seed ^ 0xD0C5, doc));
                     let doc_len = doc_rng.lognormal(RAG_DOC_MEDIAN, RAG_DOC_SIGMA).round() as i64;
                     let question = rng
                         .lognormal(RAG_QUESTION_MEDIAN, RAG_QUESTION_SIGMA)
@@ -773,7 +771,7 @@ fn draw_requests(
             .max(1.0) as i64;
         d.clipped = full >= app.max_tokens;
         d.completion = full.min(app.max_tokens);
-        let r = rng.uniform();
+        let r = rng.next_f64();
         d.status = if r < app.error_rate {
             Status::Error
         } else if r < app.error_rate + app.timeout_rate {
@@ -786,7 +784,7 @@ fn draw_requests(
         d.partial = match d.status {
             Status::Ok => 1.0,
             Status::Error => 0.0,
-            _ => 0.1 + 0.8 * rng.uniform(),
+            _ => 0.1 + 0.8 * rng.next_f64(),
         };
         if d.status != Status::Ok {
             d.completion = (d.completion as f64 * d.partial).round() as i64;
@@ -815,7 +813,7 @@ struct EngineWindow {
 
 /// Runs the engine model over the day's windows and fills request latencies; returns the windows
 /// per replica (replica-major).
-fn run_engine(rng: &mut Rng, s: &SupplyTruth, draws: &mut [Draw]) -> Vec<EngineWindow> {
+fn run_engine(rng: &mut Xoshiro256, s: &SupplyTruth, draws: &mut [Draw]) -> Vec<EngineWindow> {
     let replicas = s.replicas as usize;
     let mut w = vec![EngineWindow::default(); replicas * 1440];
     let day0 = draws
@@ -896,7 +894,7 @@ fn run_engine(rng: &mut Rng, s: &SupplyTruth, draws: &mut [Draw]) -> Vec<EngineW
 }
 
 /// Latencies on the hosted API (no engine model, no telemetry).
-fn hosted_latencies(rng: &mut Rng, s: &SupplyTruth, draws: &mut [Draw]) {
+fn hosted_latencies(rng: &mut Xoshiro256, s: &SupplyTruth, draws: &mut [Draw]) {
     for d in draws.iter_mut() {
         d.ttft_ms = (HOSTED_TTFT_BASE_MS + s.gamma_ms_per_token * d.prompt as f64)
             * rng.unit_noise(TTFT_NOISE);
@@ -908,7 +906,7 @@ fn hosted_latencies(rng: &mut Rng, s: &SupplyTruth, draws: &mut [Draw]) {
 fn generate_app_day(config: &GenerateConfig, a: usize, date: NaiveDate, n: u64) -> Result<AppDay> {
     let app = &APPS[a];
     let supply = supply_of(app);
-    let mut rng = Rng::new(mix(&[config.seed, a as u64, day_number(date)]));
+    let mut rng = Xoshiro256::new(mix(&[config.seed, a as u64, day_number(date)]));
     let n = n as usize;
     let (mut draws, sessions) = draw_requests(&mut rng, config, a, date, n);
     let windows = if supply.self_hosted() {
@@ -1052,7 +1050,7 @@ fn generate_app_day(config: &GenerateConfig, a: usize, date: NaiveDate, n: u64) 
 }
 
 fn gpu_rows(
-    rng: &mut Rng,
+    rng: &mut Xoshiro256,
     s: &SupplyTruth,
     date: NaiveDate,
     w: &[EngineWindow],

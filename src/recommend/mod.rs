@@ -23,8 +23,9 @@ use crate::config::Supply;
 use crate::error::Result;
 use crate::hash::stable_hash64;
 use crate::knobs::{Knob, ServingConfig};
+use crate::rng::Rng;
 use crate::search::{Evaluation, Evaluator, Round, ScenarioKind, SearchResult};
-use crate::simulation::{RequestResult, RequestStatus, rng::Rng};
+use crate::simulation::{RequestResult, RequestStatus};
 use crate::workloads::WorkloadClass;
 
 /// Model error assumed for every figure when a supply has no backtest (uncalibrated roofline),

@@ -14,7 +14,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use super::config::{Deployment, Router, SchedulerKind, SimOptions, Speculation};
 use super::kv::KvCache;
 use super::report::{Percentiles, RequestResult, RequestStatus, SimReport};
-use super::rng::{Rng, hash64};
+use crate::rng::{Rng, hash64};
 use super::scheduler::{
     ReplicaCore, SchedLimits, Scheduler, Seq, VllmV1Scheduler, blocks_for, release_seq,
 };

@@ -4,14 +4,13 @@
 //! tensor parallel G, behind a [`Router`]) and returns a [`SimReport`]. The engine model is vLLM v1's
 //! scheduler ([`scheduler::VllmV1Scheduler`]: continuous batching, chunked prefill, paged KV cache with
 //! recompute preemption, prefix caching, speculative decoding) over a pluggable [`StepTimeModel`].
-//! Simulated time is integer nanoseconds ([`SimTime`]); every random draw comes from a [`rng::Rng`]
+//! Simulated time is integer nanoseconds ([`SimTime`]); every random draw comes from a [`crate::rng::Rng`]
 //! seeded from `(SimOptions::seed, scenario_id, replica)`, so a run is bit-reproducible on any thread.
 
 pub mod config;
 pub mod engine;
 pub mod kv;
 pub mod report;
-pub mod rng;
 pub mod scheduler;
 pub mod step_time;
 pub mod time;

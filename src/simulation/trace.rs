@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::rng::Rng;
+use crate::rng::Rng;
 use crate::{Error, Result};
 
 /// One request of a trace.

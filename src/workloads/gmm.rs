@@ -495,7 +495,7 @@ fn em(points: &[Point], mut components: Vec<Component>, floor: &Point) -> (Vec<C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulation::rng::Rng;
+    use crate::rng::Rng;
     use crate::workloads::adjusted_rand_index;
 
     fn blobs(seed: u64) -> Vec<FeatureVector> {

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::vector::Point;
-use crate::simulation::rng::Rng;
+use crate::rng::Rng;
 
 /// k-means++ restarts per k; the lowest inertia wins.
 const RESTARTS: u64 = 3;

@@ -51,7 +51,7 @@ use crate::config::Window;
 use crate::error::{Context, Error, Result};
 use crate::features::Table;
 use crate::hash::stable_hash64;
-use crate::simulation::rng::hash64;
+use crate::rng::hash64;
 use crate::simulation::trace::Trace;
 
 pub use gmm::{Model, cluster};

@@ -14,7 +14,7 @@
 //! Not kept: structure longer than a block (the diurnal cycle) — pick the source window (e.g. the
 //! peak hour) to set it, and the target rate (e.g. [`peak_hour_rate`] × growth) to scale it.
 
-use crate::simulation::rng::{Rng, hash64};
+use crate::rng::{Rng, hash64};
 use crate::simulation::trace::{Trace, TraceRequest};
 use crate::{Error, Result};
 

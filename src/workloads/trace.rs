@@ -6,7 +6,7 @@ use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 
 use crate::error::{Error, Result};
 use crate::hash::stable_hash64;
-use crate::simulation::rng::hash64;
+use crate::rng::hash64;
 use crate::simulation::{Trace, TraceRequest};
 
 /// The trace of a `requests` table (contract columns): arrivals relative to the first request,
