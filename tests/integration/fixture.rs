@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tunelake::storage::Location;
 use tunelake::storage::parquet::write_file;
 
-use crate::support::{Req, gpu_batch, requests_batch, write_table};
+use crate::support::{self, Req, SupplyToml, gpu_batch, requests_batch, write_table};
 
 /// The window is [2026-11-07, 2026-11-10).
 pub const AS_OF: &str = "2026-11-10";
@@ -117,9 +117,9 @@ pub async fn write(lake: &Location) {
 
 /// A pipeline file for the fixture lake.
 pub fn pipeline_toml(lake: &str, out: &str) -> String {
-    format!(
-        r#"
-[run]
+    support::pipeline_toml(
+        &format!(
+            r#"[run]
 lake = "{lake}"
 out = "{out}"
 as_of = "{AS_OF}"
@@ -128,16 +128,15 @@ app_ids = ["chat", "rag"]
 
 [validation]
 max_prompt_tokens = 100000
-
-[[supplies]]
-id = "llama-h100"
-engine = "vllm"
-model = "llama-3.1-8b"
-gpu = "h100-sxm"
-gpus_per_replica = 1
-replicas = 2
-price = {{ per_gpu_hour = 3.5 }}
-slo = {{ p95_ttft_ms = 500, p95_tpot_ms = 50 }}
 "#
+        ),
+        &[SupplyToml {
+            gpus_per_replica: Some(1),
+            replicas: Some(2),
+            per_gpu_hour: 3.5,
+            p95_ttft_ms: 500.0,
+            p95_tpot_ms: 50.0,
+            ..SupplyToml::new("llama-h100", "llama-3.1-8b", "h100-sxm")
+        }],
     )
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use tunelake::catalog::Catalog;
-use tunelake::config::{Overrides, PipelineFile, Plan};
+use tunelake::config::Plan;
 use tunelake::generate::{self, GenerateConfig};
 use tunelake::knobs::ServingConfig;
 use tunelake::pipeline::{self, RunSummary};
@@ -13,6 +13,8 @@ use tunelake::recommend::{SystemRecommendation, apply_snippet};
 use tunelake::search::{Evaluator, ScenarioKind, SearchInput, Strategy};
 use tunelake::storage::Location;
 use tunelake::{calibration, ingest, workloads};
+
+use crate::support::{SupplyToml, pipeline_toml, plan_with};
 
 /// Days of the generated lake (≥ 3, so the bootstrap resamples days).
 const DAYS: u32 = 3;
@@ -36,30 +38,47 @@ async fn lake() -> tempfile::TempDir {
     dir
 }
 
-/// Runs the pipeline over `dir/lake` with the given `[[supplies]]` tables.
-async fn run(dir: &Path, name: &str, supplies: &str) -> (Plan, RunSummary) {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[run]\nlake = \"lake\"\nout = \"out-{name}\"\nas_of = \"{END}\"\nperiod_days = {DAYS}\nseed = 5\n\n{supplies}"
-        ),
-    )
-    .unwrap();
-    let catalog = Catalog::bundled().unwrap();
-    let plan = PipelineFile::load(&path)
-        .unwrap()
-        .plan(
-            &path,
-            &Overrides {
-                run_id: Some(name.into()),
-                ..Overrides::default()
-            },
-            &catalog,
-        )
-        .unwrap();
+/// Runs the pipeline over `dir/lake` with the given supplies.
+async fn run(dir: &Path, name: &str, supplies: &[SupplyToml]) -> (Plan, RunSummary) {
+    let head = format!(
+        "[run]\nlake = \"lake\"\nout = \"out-{name}\"\nas_of = \"{END}\"\nperiod_days = {DAYS}\nseed = 5\n"
+    );
+    let plan = plan_with(
+        &dir.join(format!("{name}.toml")),
+        &pipeline_toml(&head, supplies),
+        name,
+    );
     let summary = pipeline::run(&plan, &()).await.unwrap();
     (plan, summary)
+}
+
+const LLAMA_8B: &str = "meta-llama/Llama-3.1-8B-Instruct";
+const LLAMA_70B: &str = "meta-llama/Llama-3.1-70B-Instruct";
+
+/// The generator's RAG supply: TP-4 replicas of a 70B model on H100s, searching `options`.
+fn rag(replicas: u32, options: &str) -> SupplyToml {
+    SupplyToml {
+        gpus_per_replica: Some(4),
+        replicas: Some(replicas),
+        p95_ttft_ms: 4000.0,
+        extra: format!("options = {{ {options} }}"),
+        ..SupplyToml::new("rag-llama70b-h100", LLAMA_70B, "H100-SXM")
+    }
+}
+
+/// The generator's chat supply, its KV cache squeezed (the GPU is shared: 30 % of it) into blocks of
+/// 128 tokens, where most of a short chat's last block is wasted; the log is a 0.5 % sample, so the
+/// search plans for 200×. `options` are searched beside block size and max_num_seqs (each followed
+/// by `, `).
+fn squeezed_chat(replicas: u32, options: &str) -> SupplyToml {
+    SupplyToml {
+        replicas: Some(replicas),
+        extra: format!(
+            "config = {{ block_size = 128, max_num_seqs = 32, gpu_memory_utilization = 0.3, max_model_len = 4096 }}\n\
+             options = {{ block_size = [16, 128], max_num_seqs = [32, 64, 128], {options}growth = 200.0 }}"
+        ),
+        ..SupplyToml::new("chat-llama8b-h100", LLAMA_8B, "H100-SXM")
+    }
 }
 
 /// The run's stages before the search, done independently of `pipeline::run`: the ingested lake,
@@ -188,45 +207,25 @@ async fn known_answer_recommendations() {
     let first = run(
         dir.path(),
         "known",
-        r#"
-# (a) Short conversations, KV cache squeezed (the GPU is shared: 30 % of it), blocks of 128
-# tokens: most of a short chat's last block is wasted. The log is a 0.5 % sample: plan for 200x.
-[[supplies]]
-id = "chat-llama8b-h100"
-engine = "vllm"
-model = "meta-llama/Llama-3.1-8B-Instruct"
-gpu = "H100-SXM"
-replicas = 1
-price = { per_gpu_hour = 6.88 }
-slo = { p95_ttft_ms = 1000, p95_tpot_ms = 60 }
-config = { block_size = 128, max_num_seqs = 32, gpu_memory_utilization = 0.3, max_model_len = 4096 }
-options = { block_size = [16, 128], max_num_seqs = [32, 64, 128], growth = 200.0 }
-
-# (b) A code assistant dominated by long generations; speculative decoding is an option.
-[[supplies]]
-id = "code-llama70b-a100"
-engine = "vllm"
-model = "meta-llama/Llama-3.1-70B-Instruct"
-gpu = "A100-80GB"
-gpus_per_replica = 4
-replicas = 2
-price = { per_gpu_hour = 3.431 }
-slo = { p95_ttft_ms = 4000, p95_tpot_ms = 80 }
-config = { max_num_seqs = 128 }
-options = { speculative = [{ draft_model = "meta-llama/Llama-3.1-8B-Instruct", num_speculative_tokens = 4 }] }
-
-# (c) Over-provisioned: four TP-4 replicas of a 70B model for a few requests a minute.
-[[supplies]]
-id = "rag-llama70b-h100"
-engine = "vllm"
-model = "meta-llama/Llama-3.1-70B-Instruct"
-gpu = "H100-SXM"
-gpus_per_replica = 4
-replicas = 4
-price = { per_gpu_hour = 6.88 }
-slo = { p95_ttft_ms = 4000, p95_tpot_ms = 60 }
-options = { replicas = [1, 2, 3, 4], gpu = ["H100-SXM", "A100-80GB"] }
-"#,
+        &[
+            // (a) Short conversations in a squeezed KV cache.
+            squeezed_chat(1, ""),
+            // (b) A code assistant dominated by long generations; speculative decoding is an option.
+            SupplyToml {
+                gpus_per_replica: Some(4),
+                replicas: Some(2),
+                per_gpu_hour: 3.431,
+                p95_ttft_ms: 4000.0,
+                p95_tpot_ms: 80.0,
+                extra: format!(
+                    "config = {{ max_num_seqs = 128 }}\n\
+                     options = {{ speculative = [{{ draft_model = \"{LLAMA_8B}\", num_speculative_tokens = 4 }}] }}"
+                ),
+                ..SupplyToml::new("code-llama70b-a100", LLAMA_70B, "A100-80GB")
+            },
+            // (c) Over-provisioned: four TP-4 replicas of a 70B model for a few requests a minute.
+            rag(4, r#"replicas = [1, 2, 3, 4], gpu = ["H100-SXM", "A100-80GB"]"#),
+        ],
     )
     .await;
 
@@ -274,28 +273,14 @@ options = { replicas = [1, 2, 3, 4], gpu = ["H100-SXM", "A100-80GB"] }
     let second = run(
         dir.path(),
         "optimal",
-        r#"
-[[supplies]]
-id = "rag-llama70b-h100"
-engine = "vllm"
-model = "meta-llama/Llama-3.1-70B-Instruct"
-gpu = "H100-SXM"
-gpus_per_replica = 4
-replicas = 2
-price = { per_gpu_hour = 6.88 }
-slo = { p95_ttft_ms = 4000, p95_tpot_ms = 60 }
-options = { replicas = [1, 2, 3], max_num_batched_tokens = [8192, 16384] }
-
-# A self-hosted supply the lake has no requests for: nothing to size, nothing recommended.
-[[supplies]]
-id = "idle-llama8b"
-engine = "vllm"
-model = "meta-llama/Llama-3.1-8B-Instruct"
-gpu = "H100-SXM"
-price = { per_gpu_hour = 6.88 }
-slo = { p95_ttft_ms = 1000, p95_tpot_ms = 60 }
-options = { replicas = [1, 2] }
-"#,
+        &[
+            rag(2, "replicas = [1, 2, 3], max_num_batched_tokens = [8192, 16384]"),
+            // A self-hosted supply the lake has no requests for: nothing to size, nothing recommended.
+            SupplyToml {
+                extra: "options = { replicas = [1, 2] }".into(),
+                ..SupplyToml::new("idle-llama8b", LLAMA_8B, "H100-SXM")
+            },
+        ],
     )
     .await;
     let d = recommendation(&second.1, "rag-llama70b-h100");
@@ -311,24 +296,17 @@ options = { replicas = [1, 2] }
 /// recommended one.
 #[test]
 fn snippets_round_trip() {
-    let file: PipelineFile = toml::from_str(
-        r#"
-[run]
-lake = "x"
-out = "y"
-[[supplies]]
-id = "s"
-engine = "vllm"
-model = "Llama-3.1-70B"
-gpu = "H100-SXM"
-gpus_per_replica = 4
-price = { per_gpu_hour = 1.0 }
-slo = { p95_ttft_ms = 1, p95_tpot_ms = 1 }
-config = { speculative = { draft_model = "Llama-3.2-1B", num_speculative_tokens = 2 } }
-"#,
-    )
-    .unwrap();
-    let current = tunelake::deployment::current(&file.supplies[0]).unwrap();
+        let supply = SupplyToml {
+        gpus_per_replica: Some(4),
+        per_gpu_hour: 1.0,
+        p95_ttft_ms: 1.0,
+        p95_tpot_ms: 1.0,
+        extra: r#"config = { speculative = { draft_model = "Llama-3.2-1B", num_speculative_tokens = 2 } }"#
+            .into(),
+        ..SupplyToml::new("s", "Llama-3.1-70B", "H100-SXM")
+    }
+    .parse();
+    let current = tunelake::deployment::current(&supply).unwrap();
     let changed = ServingConfig {
         gpu: "A100-80GB".into(),
         replicas: 3,
@@ -356,18 +334,7 @@ async fn successive_halving_finds_the_exhaustive_optimum() {
     let (plan, _) = run(
         dir.path(),
         "space",
-        r#"
-[[supplies]]
-id = "chat-llama8b-h100"
-engine = "vllm"
-model = "meta-llama/Llama-3.1-8B-Instruct"
-gpu = "H100-SXM"
-replicas = 2
-price = { per_gpu_hour = 6.88 }
-slo = { p95_ttft_ms = 1000, p95_tpot_ms = 60 }
-config = { block_size = 128, max_num_seqs = 32, gpu_memory_utilization = 0.3, max_model_len = 4096 }
-options = { block_size = [16, 128], max_num_seqs = [32, 64, 128], replicas = [1, 2, 3], growth = 200.0 }
-"#,
+        &[squeezed_chat(2, "replicas = [1, 2, 3], ")],
     )
     .await;
     let catalog = Catalog::bundled().unwrap();

@@ -6,10 +6,12 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use tunelake::catalog::Catalog;
-use tunelake::config::{Engine, PipelineFile, Supply};
+use tunelake::config::{Engine, Supply};
 use tunelake::deployment;
 use tunelake::knobs::{Knob, KvCacheDtype, ServingConfig, Speculative};
 use tunelake::recommend::render::{self, Renderer, SnippetFile, Target};
+
+use crate::support::SupplyToml;
 
 fn reference(file: &str) -> BTreeSet<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,31 +26,19 @@ fn reference(file: &str) -> BTreeSet<String> {
 }
 
 fn supply(engine: Engine, launch_command: Option<&str>) -> Supply {
-    let engine = serde_json::to_value(engine).unwrap();
-    let mut text = format!(
-        r#"
-[run]
-lake = "x"
-out = "y"
-[[supplies]]
-id = "s"
-engine = {engine}
-model = "meta-llama/Llama-3.1-70B-Instruct"
-gpu = "H100-SXM"
-gpus_per_replica = 4
-replicas = 2
-price = {{ per_gpu_hour = 6.88 }}
-slo = {{ p95_ttft_ms = 1000, p95_tpot_ms = 50 }}
-[supplies.config]
-max_tokens = 512
-temperature = 0.2
-"#
-    );
+    let mut extra = "[supplies.config]\nmax_tokens = 512\ntemperature = 0.2\n".to_string();
     if let Some(c) = launch_command {
-        text.push_str(&format!("launch_command = '''{c}'''\n"));
+        extra.push_str(&format!("launch_command = '''{c}'''\n"));
     }
-    let file: PipelineFile = toml::from_str(&text).unwrap();
-    file.supplies.into_iter().next().unwrap()
+    SupplyToml {
+        engine,
+        gpus_per_replica: Some(4),
+        replicas: Some(2),
+        p95_tpot_ms: 50.0,
+        extra,
+        ..SupplyToml::new("s", "meta-llama/Llama-3.1-70B-Instruct", "H100-SXM")
+    }
+    .parse()
 }
 
 /// Every single-knob change of the engine's knobs, all of them at once, and no change.

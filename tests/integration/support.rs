@@ -1,7 +1,12 @@
-//! Shared fixtures: small lakes with known rows, storage locations for every backend under test.
+//! Shared fixtures: small lakes with known rows, pipeline files and their supplies, storage
+//! locations for every backend under test.
+
+use std::path::Path;
 
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
+use tunelake::catalog::Catalog;
+use tunelake::config::{Engine, Overrides, PipelineFile, Plan, Supply};
 use tunelake::ingest::import::rows::{GpuRows, GpuWindow, Request, RequestRows};
 use tunelake::storage::Location;
 use tunelake::storage::parquet::LakeWriter;
@@ -92,6 +97,94 @@ pub async fn write_table(lake: &Location, table: &str, batch: RecordBatch) {
     let mut writer = LakeWriter::new(lake.clone(), table, schema, "fixture");
     writer.write(batch).await.expect("writing fixture");
     writer.finish().await.expect("flushing fixture");
+}
+
+/// One `[[supplies]]` table of a pipeline file. Tests spell their supplies through this one builder,
+/// so a change to the file format is made in one place.
+#[derive(Debug, Clone)]
+pub struct SupplyToml {
+    pub id: &'static str,
+    pub engine: Engine,
+    pub model: &'static str,
+    pub gpu: &'static str,
+    /// `None` leaves the key out (the file's default).
+    pub gpus_per_replica: Option<u32>,
+    pub replicas: Option<u32>,
+    pub per_gpu_hour: f64,
+    pub p95_ttft_ms: f64,
+    pub p95_tpot_ms: f64,
+    /// Further lines of the table (`config = {...}`, `options = {...}`, sub-tables), verbatim.
+    pub extra: String,
+}
+
+impl SupplyToml {
+    /// A vLLM supply of `model` on `gpu`, the other keys left to the file's defaults.
+    pub fn new(id: &'static str, model: &'static str, gpu: &'static str) -> Self {
+        Self {
+            id,
+            engine: Engine::Vllm,
+            model,
+            gpu,
+            gpus_per_replica: None,
+            replicas: None,
+            per_gpu_hour: 6.88,
+            p95_ttft_ms: 1000.0,
+            p95_tpot_ms: 60.0,
+            extra: String::new(),
+        }
+    }
+
+    /// The table as TOML text.
+    pub fn toml(&self) -> String {
+        let mut text = format!(
+            "[[supplies]]\nid = \"{}\"\nengine = {}\nmodel = \"{}\"\ngpu = \"{}\"\n",
+            self.id,
+            serde_json::to_string(&self.engine).expect("engine names serialise"),
+            self.model,
+            self.gpu
+        );
+        if let Some(n) = self.gpus_per_replica {
+            text.push_str(&format!("gpus_per_replica = {n}\n"));
+        }
+        if let Some(n) = self.replicas {
+            text.push_str(&format!("replicas = {n}\n"));
+        }
+        text.push_str(&format!(
+            "price = {{ per_gpu_hour = {} }}\nslo = {{ p95_ttft_ms = {}, p95_tpot_ms = {} }}\n{}\n",
+            self.per_gpu_hour, self.p95_ttft_ms, self.p95_tpot_ms, self.extra
+        ));
+        text
+    }
+
+    /// The supply as the pipeline file's parser reads it (alone in a file with a placeholder run).
+    pub fn parse(&self) -> Supply {
+        let text = pipeline_toml("[run]\nlake = \"x\"\nout = \"y\"", std::slice::from_ref(self));
+        let file: PipelineFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        file.supplies.into_iter().next().expect("one supply")
+    }
+}
+
+/// A pipeline file: `head` (the `[run]` table and any other tables, verbatim), then the supplies.
+pub fn pipeline_toml(head: &str, supplies: &[SupplyToml]) -> String {
+    supplies
+        .iter()
+        .fold(format!("{head}\n"), |text, supply| text + &supply.toml())
+}
+
+/// Writes `text` at `path` and plans it as `tunelake run --run-id RUN_ID` would.
+pub fn plan_with(path: &Path, text: &str, run_id: &str) -> Plan {
+    std::fs::write(path, text).unwrap();
+    PipelineFile::load(path)
+        .unwrap()
+        .plan(
+            path,
+            &Overrides {
+                run_id: Some(run_id.into()),
+                ..Overrides::default()
+            },
+            &Catalog::bundled().unwrap(),
+        )
+        .unwrap()
 }
 
 /// The storage backends every storage-touching test runs against.
