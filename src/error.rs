@@ -38,6 +38,15 @@ pub enum Error {
     #[error("catalog {catalog}: {message}")]
     Catalog { catalog: String, message: String },
 
+    /// A name the configuration refers to (`gpu`, `model`, a draft model, `--set gpu=`) that the
+    /// catalog does not have: the user's to fix.
+    #[error("unknown {kind} `{name}`; known: {known}")]
+    NotInCatalog {
+        kind: &'static str,
+        name: String,
+        known: String,
+    },
+
     #[error("storage {url}: {source}")]
     Storage {
         url: String,
@@ -88,13 +97,20 @@ pub enum Error {
 
     #[error("calibration: {0}")]
     Calibration(String),
+
+    /// A broken invariant: tunelake's own fault, not the user's input.
+    #[error("internal error (a bug in tunelake, please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
     /// Exit code for the CLI: 2 for what the user must fix in the invocation or config, 1 for a failed run.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config { .. } | Error::Setting { .. } | Error::StorageUrl { .. } => 2,
+            Error::Config { .. }
+            | Error::Setting { .. }
+            | Error::StorageUrl { .. }
+            | Error::NotInCatalog { .. } => 2,
             _ => 1,
         }
     }

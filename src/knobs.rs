@@ -47,11 +47,23 @@ pub struct Speculative {
     pub num_speculative_tokens: u32,
 }
 
+/// The shape of a knob's value, which decides its column type in the output tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Text,
+    Integer,
+    Real,
+    Flag,
+    /// A draft model and a token count, or nothing (off).
+    Speculative,
+}
+
 /// What every knob's value type provides: parsing as `--set knob=value` writes it, a numeric view
 /// for the guardrails, and the text a person reads in a snippet header.
 pub trait KnobValue: Clone + PartialEq + Serialize + DeserializeOwned {
     /// Whether guardrails (`max_delta`, `bounds`) apply to the knob.
     const NUMERIC: bool = false;
+    const KIND: ValueKind;
     fn parse(text: &str) -> Option<Self>;
     fn numeric(&self) -> Option<f64> {
         None
@@ -63,6 +75,7 @@ pub trait KnobValue: Clone + PartialEq + Serialize + DeserializeOwned {
 
 impl KnobValue for u32 {
     const NUMERIC: bool = true;
+    const KIND: ValueKind = ValueKind::Integer;
     fn parse(text: &str) -> Option<Self> {
         text.parse().ok()
     }
@@ -73,6 +86,7 @@ impl KnobValue for u32 {
 
 impl KnobValue for f64 {
     const NUMERIC: bool = true;
+    const KIND: ValueKind = ValueKind::Real;
     fn parse(text: &str) -> Option<Self> {
         text.parse().ok()
     }
@@ -82,6 +96,7 @@ impl KnobValue for f64 {
 }
 
 impl KnobValue for bool {
+    const KIND: ValueKind = ValueKind::Flag;
     fn parse(text: &str) -> Option<Self> {
         match text {
             "true" | "on" | "1" => Some(true),
@@ -92,6 +107,7 @@ impl KnobValue for bool {
 }
 
 impl KnobValue for String {
+    const KIND: ValueKind = ValueKind::Text;
     fn parse(text: &str) -> Option<Self> {
         Some(text.to_string())
     }
@@ -101,6 +117,7 @@ impl KnobValue for String {
 }
 
 impl KnobValue for KvCacheDtype {
+    const KIND: ValueKind = ValueKind::Text;
     fn parse(text: &str) -> Option<Self> {
         serde_json::from_value(Value::String(text.to_string())).ok()
     }
@@ -112,6 +129,7 @@ impl KnobValue for KvCacheDtype {
 /// `off`, or `MODEL:K` on the command line; the guardrails see K (0 when off).
 impl KnobValue for Option<Speculative> {
     const NUMERIC: bool = true;
+    const KIND: ValueKind = ValueKind::Speculative;
     fn parse(text: &str) -> Option<Self> {
         if text == "off" {
             return Some(None);
@@ -167,6 +185,21 @@ macro_rules! knobs {
                 match self {
                     $(Knob::$dvariant => <$dty as KnobValue>::NUMERIC,)*
                     $(Knob::$evariant => <$ety as KnobValue>::NUMERIC,)*
+                }
+            }
+
+            pub fn kind(self) -> ValueKind {
+                match self {
+                    $(Knob::$dvariant => <$dty as KnobValue>::KIND,)*
+                    $(Knob::$evariant => <$ety as KnobValue>::KIND,)*
+                }
+            }
+
+            /// What the knob means (its doc comment), for the output tables' column docs.
+            pub fn doc(self) -> &'static str {
+                match self {
+                    $(Knob::$dvariant => concat!($($ddoc),*).trim(),)*
+                    $(Knob::$evariant => concat!($($edoc),*).trim(),)*
                 }
             }
         }
@@ -299,7 +332,9 @@ knobs! {
     deployment {
         /// Catalog GPU id.
         gpu: String, Gpu, valid(v) = !v.is_empty(), "names a GPU";
+        /// GPUs per replica (tensor parallelism).
         tensor_parallel_size: u32, TensorParallelSize, valid(v) = *v >= 1, "must be at least 1";
+        /// Serving replicas.
         replicas: u32, Replicas, valid(v) = *v >= 1, "must be at least 1";
     }
     // Defaults are vLLM v1's online-serving defaults (vLLM docs, "Engine Arguments"): block_size 16,
@@ -315,8 +350,11 @@ knobs! {
         max_num_batched_tokens: u32 = 8192, MaxNumBatchedTokens, valid(v) = *v >= 1, "must be at least 1";
         /// Share of GPU memory the engine may use (weights, activations, KV cache).
         gpu_memory_utilization: f64 = 0.9, GpuMemoryUtilization, valid(v) = *v > 0.0 && *v <= 1.0, "must be in (0, 1]";
+        /// Reuse of cached KV blocks across requests that share a prefix.
         enable_prefix_caching: bool = true, EnablePrefixCaching, valid(_v) = true, "";
+        /// Long prompts split across steps so decodes keep running.
         enable_chunked_prefill: bool = true, EnableChunkedPrefill, valid(_v) = true, "";
+        /// KV-cache element type (`auto` follows the model).
         kv_cache_dtype: KvCacheDtype = KvCacheDtype::Auto, KvCacheDtype, valid(_v) = true, "";
         /// Speculative decoding with a draft model (`None`: off).
         speculative: Option<Speculative> = None, Speculative,

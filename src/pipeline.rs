@@ -3,6 +3,7 @@
 //! input to typed output; only ingest and sinks touch storage.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -10,14 +11,16 @@ use serde_json::json;
 
 use crate::calibration::{self, CalibrationOptions, SupplyCalibration};
 use crate::catalog::Catalog;
-use crate::config::Plan;
-use crate::error::Context;
-use crate::error::Result;
-use crate::features::{self, Table};
+use crate::config::{Overrides, PipelineFile, Plan};
+use crate::deployment;
+use crate::error::{Context, Error, Result};
+use crate::features;
 use crate::ingest::{self, IngestInput, TableIngest};
-use crate::recommend::{self, SupplyRecommendation};
+use crate::recommend::{self, Status, SupplyRecommendation};
 use crate::search::{self, SearchInput, SearchResult, Strategy};
+use crate::simulation::{self, Deployment, SimOptions, SimReport, Slo};
 use crate::sinks::output::{self, Artifact, RunOutputs};
+use crate::sinks::tables::{self, RunResults};
 use crate::storage::Location;
 use crate::workloads;
 
@@ -42,7 +45,7 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchSummary {
     pub supply_id: String,
-    pub status: &'static str,
+    pub status: Status,
     pub candidates: usize,
     pub pruned: usize,
     pub simulated_requests: u64,
@@ -102,20 +105,13 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     let lake = ingest_window(plan, lake).await?;
 
     timings.start("features");
-    let mut tables = features::extract(&lake.ctx, &plan.window).await?;
-    tables.push(Table {
-        name: "quarantine".into(),
-        schema: ingest::quarantine_schema(),
-        batches: lake.quarantine.clone(),
-    });
+    let features = features::extract(&lake.ctx, &plan.window).await?;
 
     timings.start("workloads");
     let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
-    tables.extend(workloads.tables.iter().cloned());
 
     timings.start("calibration");
     let calibration = calibrate_lake(plan, &lake).await?;
-    tables.push(calibration::table(&calibration)?);
 
     timings.start("search");
     let catalog = Catalog::bundled()?;
@@ -141,10 +137,8 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         snippets.extend(analysed.snippets);
         recommendations.push(analysed.recommendation);
     }
-    tables.extend(search::tables(&searches)?);
 
     timings.start("recommend");
-    tables.push(recommend::table(&analysis_id, &recommendations)?);
     let analysis = recommend::Analysis {
         analysis_id: analysis_id.clone(),
         recommendations: recommendations
@@ -161,6 +155,15 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     artifacts.extend(snippets);
 
     timings.start("sinks");
+    let tables = tables::build(&RunResults {
+        features: &features,
+        quarantine: (&ingest::quarantine_schema(), &lake.quarantine),
+        workloads: &workloads,
+        calibration: &calibration,
+        searches: &searches,
+        analysis_id: &analysis_id,
+        recommendations: &recommendations,
+    })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
     let mut summary = RunSummary {
         run_id: plan.run_id.clone(),
@@ -178,7 +181,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                     .find(|s| s.supply_id == r.recommendation.target_supply_id);
                 SearchSummary {
                     supply_id: r.recommendation.target_supply_id.clone(),
-                    status: r.status.as_str(),
+                    status: r.status,
                     candidates: s.map_or(0, |s| s.candidates),
                     pruned: s.map_or(0, |s| s.pruned.values().sum()),
                     simulated_requests: s.map_or(0, |s| s.simulated_requests),
@@ -358,4 +361,105 @@ fn manifest(
             "backtest": c.backtest,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Reads a pipeline file and validates it into a plan. A name the catalog lacks is an error in
+/// that file, as any other bad value in it.
+pub fn load_plan(path: &Path, overrides: &Overrides, catalog: &Catalog) -> Result<Plan> {
+    let in_file = |e: Error| match e {
+        Error::Setting { .. } | Error::NotInCatalog { .. } => Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+        e => e,
+    };
+    let plan = PipelineFile::load(path)?
+        .plan(path, overrides, catalog)
+        .map_err(in_file)?;
+    deployment::check(&plan.supplies, catalog).map_err(in_file)?;
+    Ok(plan)
+}
+
+/// What `tunelake simulate` replays: a requests trace through one supply's deployment.
+pub struct SimulateInput<'a> {
+    /// Requests Parquet file or folder, or CSV.
+    pub trace: &'a Path,
+    pub pipeline: &'a Path,
+    pub supply_id: &'a str,
+    /// `key=value` changes to the supply's current deployment.
+    pub overrides: &'a [String],
+    pub seed: u64,
+    /// Client timeout: requests unfinished by then are aborted.
+    pub timeout_s: Option<f64>,
+}
+
+/// The deployment simulated and its report.
+pub struct Simulated {
+    pub deployment: Deployment,
+    pub report: SimReport,
+}
+
+/// Replays the trace's requests of the supply (all of them when none names it) through the
+/// supply's deployment with the overrides applied.
+pub fn simulate(input: &SimulateInput) -> Result<Simulated> {
+    let catalog = Catalog::bundled()?;
+    let plan = load_plan(input.pipeline, &Overrides::default(), &catalog)?;
+    let id = input.supply_id;
+    let supply = plan
+        .supplies
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| Error::Setting {
+            key: "--supply".into(),
+            message: format!("{} has no supply `{id}`", input.pipeline.display()),
+        })?;
+    let deployment = deployment::with_overrides(supply, &catalog, input.overrides)?;
+    let mut batches = ingest::trace_file::read_requests(input.trace)?;
+    let of_supply = rows_of_supply(&batches, id)?;
+    if of_supply.iter().any(|b| b.num_rows() > 0) {
+        batches = of_supply;
+    } else {
+        tracing::info!(
+            supply = id,
+            "no request names this supply: replaying the whole trace"
+        );
+    }
+    let trace = workloads::trace::from_requests(&batches, deployment.config.block_size)?;
+    let report = simulation::simulate(
+        &deployment,
+        &trace,
+        &SimOptions {
+            seed: input.seed,
+            slo: Slo {
+                p95_ttft_ms: supply.slo.p95_ttft_ms,
+                p95_tpot_ms: supply.slo.p95_tpot_ms,
+            },
+            request_timeout_s: input.timeout_s,
+            ..Default::default()
+        },
+    )?;
+    Ok(Simulated { deployment, report })
+}
+
+/// The requests whose `supply_id` is `id`.
+fn rows_of_supply(
+    batches: &[arrow::array::RecordBatch],
+    id: &str,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    use arrow::array::{AsArray, StringArray};
+    batches
+        .iter()
+        .map(|batch| {
+            let supply = batch
+                .column_by_name("supply_id")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| {
+                    Error::Internal("a conformed requests batch has no string `supply_id`".into())
+                })?;
+            let mask = arrow::compute::kernels::cmp::eq(supply, &StringArray::new_scalar(id))
+                .context(format!("selecting the requests of supply {id}"))?;
+            arrow::compute::filter_record_batch(batch, &mask)
+                .context(format!("selecting the requests of supply {id}"))
+        })
+        .collect()
 }

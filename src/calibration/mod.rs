@@ -33,7 +33,35 @@ use crate::simulation::{Deployment, LinearParams, StepCost, StepShape, StepTimeM
 pub use backtest::{Backtest, MetricError};
 pub use ekf::{Ekf, EkfObservation, EkfOptions, QueueInputs, QueuePrediction};
 pub use fit::{Coefficient, FitOptions, LinearFit, Prior};
-pub use stage::{CalibrationOptions, SupplyCalibration, calibrate, table};
+pub use stage::{CalibrationOptions, EkfSummary, SupplyCalibration, calibrate};
+
+/// Where a supply's engine model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationStatus {
+    /// Fitted to the window's telemetry and requests.
+    Fitted,
+    /// No usable telemetry: the decode coefficients are the roofline's.
+    PriorOnly,
+    /// A hosted API, or nothing served in the window.
+    Skipped,
+}
+
+impl CalibrationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CalibrationStatus::Fitted => "fitted",
+            CalibrationStatus::PriorOnly => "prior_only",
+            CalibrationStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for CalibrationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One telemetry window of one instance, as calibration reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -286,6 +314,14 @@ impl EngineCoefficients {
             delta_ms: 0.0,
             activation_reserve_gib,
         })
+    }
+
+    /// Puts this linear step model into `deployment` in place of its own, keeping the activation
+    /// memory the deployment reserves: how calibrated coefficients drive every simulation of a
+    /// supply (the backtest, the search).
+    pub fn install(&self, deployment: &mut Deployment) {
+        let reserve = deployment.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;
+        deployment.step_model = self.step_model(reserve);
     }
 }
 

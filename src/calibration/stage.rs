@@ -1,24 +1,21 @@
 //! The calibration pipeline stage: per self-hosted supply, read its telemetry and requests from the
-//! ingested session, fit, track, backtest, and build the `calibration` output table.
+//! ingested session, fit, track and backtest.
 
-use std::sync::Arc;
-
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use super::backtest::{self, Backtest, Observed};
 use super::{
-    DecodeFit, EkfOptions, EngineCoefficients, FitOptions, PrefillFit, PrefillSample, fit_decode,
-    fit_prefill, roofline_prior, track, windows_from_batches,
+    CalibrationStatus, DecodeFit, EkfOptions, EngineCoefficients, FitOptions, PrefillFit,
+    PrefillSample, fit_decode, fit_prefill, roofline_prior, track, windows_from_batches,
 };
 use crate::catalog::Catalog;
 use crate::config::Supply;
 use crate::deployment;
-use crate::error::{Context, Error, Result};
-use crate::features::Table;
+use crate::error::{Error, Result};
 use crate::sql;
 use crate::workloads::trace;
 
@@ -64,9 +61,7 @@ pub struct EkfSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SupplyCalibration {
     pub supply_id: String,
-    /// `fitted`, `prior_only` (no usable telemetry: the decode coefficients are the roofline's) or
-    /// `skipped` (hosted API, or nothing served in the window).
-    pub status: String,
+    pub status: CalibrationStatus,
     pub prior: Option<EngineCoefficients>,
     /// The coefficients the simulator uses from now on.
     pub coefficients: Option<EngineCoefficients>,
@@ -122,7 +117,7 @@ async fn calibrate_supply(
 ) -> Result<SupplyCalibration> {
     let mut result = SupplyCalibration {
         supply_id: supply.id.clone(),
-        status: "skipped".into(),
+        status: CalibrationStatus::Skipped,
         prior: None,
         coefficients: None,
         decode: None,
@@ -167,11 +162,10 @@ async fn calibrate_supply(
         request_overhead_ms: prefill.overhead.value,
     };
     result.status = if decode.windows_used > 0 {
-        "fitted"
+        CalibrationStatus::Fitted
     } else {
-        "prior_only"
-    }
-    .into();
+        CalibrationStatus::PriorOnly
+    };
     if decode.windows_used > 0 {
         let mean_uncached =
             uncached.iter().filter(|x| x.is_finite()).sum::<f64>() / uncached.len().max(1) as f64;
@@ -210,8 +204,7 @@ async fn calibrate_supply(
             ],
         )
         .await?;
-        let reserve = deployment.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;
-        deployment.step_model = coefficients.step_model(reserve);
+        coefficients.install(&mut deployment);
         let trace = trace::from_requests(&rows, deployment.config.block_size)?;
         if !trace.is_empty() {
             // A request alone takes one step (α + β + γ·p) to its first token; what the measured c₀
@@ -258,163 +251,4 @@ fn observed(rows: &[RecordBatch]) -> Result<Observed> {
         }
     }
     Ok(o)
-}
-
-/// The `calibration` output table: one row per supply with the prior, the fitted coefficients and
-/// their standard errors, the EKF's final state and the backtest errors.
-pub fn table(results: &[SupplyCalibration]) -> Result<Table> {
-    type Getter = Box<dyn Fn(&SupplyCalibration) -> Option<f64>>;
-    let mut float_columns: Vec<(String, Getter)> = vec![
-        (
-            "prior_alpha_ms".into(),
-            Box::new(|c| c.prior.map(|p| p.alpha_ms)),
-        ),
-        (
-            "prior_beta_ms".into(),
-            Box::new(|c| c.prior.map(|p| p.beta_ms)),
-        ),
-        (
-            "prior_prefill_ms_per_token".into(),
-            Box::new(|c| c.prior.map(|p| p.prefill_ms_per_token)),
-        ),
-        (
-            "prior_request_overhead_ms".into(),
-            Box::new(|c| c.prior.map(|p| p.request_overhead_ms)),
-        ),
-        (
-            "alpha_ms".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.alpha.value)),
-        ),
-        (
-            "alpha_se".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.alpha.se)),
-        ),
-        (
-            "alpha_shrinkage".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.alpha.shrinkage)),
-        ),
-        (
-            "beta_ms".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.beta.value)),
-        ),
-        (
-            "beta_se".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.beta.se)),
-        ),
-        (
-            "beta_shrinkage".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.beta.shrinkage)),
-        ),
-        (
-            "batch_min".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.batch_min)),
-        ),
-        (
-            "batch_max".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.batch_max)),
-        ),
-        (
-            "itl_residual_sd_ms".into(),
-            Box::new(|c| c.decode.as_ref().map(|d| d.sigma_ms)),
-        ),
-        (
-            "prefill_ms_per_token".into(),
-            Box::new(|c| c.prefill.as_ref().map(|p| p.per_token.value)),
-        ),
-        (
-            "prefill_ms_per_token_se".into(),
-            Box::new(|c| c.prefill.as_ref().map(|p| p.per_token.se)),
-        ),
-        (
-            "request_overhead_ms".into(),
-            Box::new(|c| c.prefill.as_ref().map(|p| p.overhead.value)),
-        ),
-        (
-            "request_overhead_se".into(),
-            Box::new(|c| c.prefill.as_ref().map(|p| p.overhead.se)),
-        ),
-        (
-            "ekf_alpha_ms".into(),
-            Box::new(|c| c.ekf.map(|e| e.alpha_ms)),
-        ),
-        (
-            "ekf_alpha_sd".into(),
-            Box::new(|c| c.ekf.map(|e| e.alpha_sd)),
-        ),
-        ("ekf_beta_ms".into(), Box::new(|c| c.ekf.map(|e| e.beta_ms))),
-        ("ekf_beta_sd".into(), Box::new(|c| c.ekf.map(|e| e.beta_sd))),
-    ];
-    for (metric, pick) in [
-        (
-            "ttft",
-            (|b: &Backtest| b.ttft) as fn(&Backtest) -> super::MetricError,
-        ),
-        ("tpot", |b: &Backtest| b.tpot),
-        ("e2e", |b: &Backtest| b.e2e),
-    ] {
-        for (suffix, field) in [
-            (
-                "observed_p50_ms",
-                (|m: super::MetricError| m.observed_p50) as fn(super::MetricError) -> f64,
-            ),
-            ("predicted_p50_ms", |m| m.predicted_p50),
-            ("error_p50_pct", |m| m.error_p50_pct),
-            ("observed_p95_ms", |m| m.observed_p95),
-            ("predicted_p95_ms", |m| m.predicted_p95),
-            ("error_p95_pct", |m| m.error_p95_pct),
-        ] {
-            float_columns.push((
-                format!("{metric}_{suffix}"),
-                Box::new(move |c| c.backtest.as_ref().map(|b| field(pick(b)))),
-            ));
-        }
-    }
-    type CountGetter = fn(&SupplyCalibration) -> Option<i64>;
-    let int_columns: [(&str, CountGetter); 7] = [
-        ("windows_total", |c| {
-            c.decode.as_ref().map(|d| d.windows_total as i64)
-        }),
-        ("windows_used", |c| {
-            c.decode.as_ref().map(|d| d.windows_used as i64)
-        }),
-        ("windows_rejected", |c| {
-            c.decode.as_ref().map(|d| d.windows_rejected as i64)
-        }),
-        ("requests_used", |c| {
-            c.prefill.as_ref().map(|p| p.requests_used as i64)
-        }),
-        ("ekf_updates", |c| c.ekf.map(|e| e.updates as i64)),
-        ("ekf_rejected", |c| c.ekf.map(|e| e.rejected as i64)),
-        ("backtest_requests", |c| {
-            c.backtest.as_ref().map(|b| b.requests as i64)
-        }),
-    ];
-    let mut fields = vec![
-        Field::new("supply_id", DataType::Utf8, false),
-        Field::new("status", DataType::Utf8, false),
-    ];
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            results.iter().map(|c| c.supply_id.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            results.iter().map(|c| c.status.as_str()),
-        )),
-    ];
-    for (name, get) in &int_columns {
-        fields.push(Field::new(*name, DataType::Int64, true));
-        columns.push(Arc::new(results.iter().map(get).collect::<Int64Array>()));
-    }
-    for (name, get) in &float_columns {
-        fields.push(Field::new(name.as_str(), DataType::Float64, true));
-        let values = results.iter().map(|c| get(c).filter(|x| x.is_finite()));
-        columns.push(Arc::new(values.collect::<Float64Array>()));
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns).context("calibration table")?;
-    Ok(Table {
-        name: "calibration".into(),
-        schema,
-        batches: vec![batch],
-    })
 }

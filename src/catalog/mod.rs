@@ -230,6 +230,11 @@ fn key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
+/// The ids a failed look-up could have used, for its error message.
+fn known<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    ids.collect::<Vec<_>>().join(", ")
+}
+
 impl Catalog {
     /// The catalog shipped with tunelake (embedded at compile time).
     pub fn bundled() -> Result<Catalog> {
@@ -315,16 +320,10 @@ impl Catalog {
     pub fn gpu(&self, name: &str) -> Result<&GpuSpec> {
         match self.gpu_index.get(&key(name)) {
             Some(&i) => Ok(&self.gpus[i]),
-            None => Err(Error::Catalog {
-                catalog: "gpus".to_string(),
-                message: format!(
-                    "unknown GPU `{name}`; known: {}",
-                    self.gpus
-                        .iter()
-                        .map(|g| g.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+            None => Err(Error::NotInCatalog {
+                kind: "GPU",
+                name: name.to_string(),
+                known: known(self.gpus.iter().map(|g| g.id.as_str())),
             }),
         }
     }
@@ -333,16 +332,10 @@ impl Catalog {
     pub fn model(&self, name: &str) -> Result<&ModelSpec> {
         match self.model_index.get(&key(name)) {
             Some(&i) => Ok(&self.models[i]),
-            None => Err(Error::Catalog {
-                catalog: "models".to_string(),
-                message: format!(
-                    "unknown model `{name}`; known: {}",
-                    self.models
-                        .iter()
-                        .map(|m| m.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+            None => Err(Error::NotInCatalog {
+                kind: "model",
+                name: name.to_string(),
+                known: known(self.models.iter().map(|m| m.id.as_str())),
             }),
         }
     }

@@ -20,7 +20,12 @@ pub(super) fn day_start_us(date: NaiveDate) -> i64 {
 
 /// Arrival times of `n` requests on `date`: gamma renewal in operational time, mapped through the
 /// app's diurnal profile. Sorted.
-pub(super) fn arrivals(rng: &mut Xoshiro256, app: &AppShape, date: NaiveDate, n: usize) -> Vec<i64> {
+pub(super) fn arrivals(
+    rng: &mut Xoshiro256,
+    app: &AppShape,
+    date: NaiveDate,
+    n: usize,
+) -> Vec<i64> {
     let shape = 1.0 / (app.interarrival_cv * app.interarrival_cv);
     let mut cum = Vec::with_capacity(n);
     let mut acc = 0.0;

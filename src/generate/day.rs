@@ -30,7 +30,12 @@ fn day_number(date: NaiveDate) -> u64 {
     date.num_days_from_ce() as u64
 }
 
-pub(super) fn generate_app_day(config: &GenerateConfig, a: usize, date: NaiveDate, n: u64) -> Result<AppDay> {
+pub(super) fn generate_app_day(
+    config: &GenerateConfig,
+    a: usize,
+    date: NaiveDate,
+    n: u64,
+) -> Result<AppDay> {
     let app = &APPS[a];
     let supply = supply_of(app);
     let mut rng = Xoshiro256::new(mix(&[config.seed, a as u64, day_number(date)]));

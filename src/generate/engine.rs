@@ -177,7 +177,11 @@ pub(super) struct EngineWindow {
 
 /// Runs the engine model over the day's windows and fills request latencies; returns the windows
 /// per replica (replica-major).
-pub(super) fn run_engine(rng: &mut Xoshiro256, s: &SupplyTruth, draws: &mut [Draw]) -> Vec<EngineWindow> {
+pub(super) fn run_engine(
+    rng: &mut Xoshiro256,
+    s: &SupplyTruth,
+    draws: &mut [Draw],
+) -> Vec<EngineWindow> {
     let replicas = s.replicas as usize;
     let mut w = vec![EngineWindow::default(); replicas * 1440];
     let day0 = draws

@@ -54,4 +54,3 @@ pub(super) fn gpu_rows(
     }
     rows.finish()
 }
-

@@ -14,13 +14,13 @@ use std::collections::{BinaryHeap, VecDeque};
 use super::config::{Deployment, Router, SchedulerKind, SimOptions, Speculation};
 use super::kv::KvCache;
 use super::report::{Percentiles, RequestResult, RequestStatus, SimReport};
-use crate::rng::{Rng, hash64};
 use super::scheduler::{
     ReplicaCore, SchedLimits, Scheduler, Seq, VllmV1Scheduler, blocks_for, release_seq,
 };
 use super::step_time::{StepCost, StepShape};
 use super::time::SimTime;
 use super::trace::{Trace, TraceRequest};
+use crate::rng::{Rng, hash64};
 use crate::{Error, Result};
 
 const PENDING: u8 = 0;

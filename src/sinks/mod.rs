@@ -1,3 +1,6 @@
 //! Sinks: everything tunelake writes back to storage.
 
 pub mod output;
+pub mod tables;
+
+pub use tables::Table;

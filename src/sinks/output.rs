@@ -16,7 +16,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::Result;
-use crate::features::Table;
+use crate::sinks::tables::Table;
 use crate::storage::Location;
 use crate::storage::parquet::write_file;
 

@@ -308,10 +308,7 @@ pub fn cluster(
     seed: u64,
 ) -> Result<Model> {
     if sample.is_empty() {
-        return Err(Error::Setting {
-            key: "workloads".into(),
-            message: "no requests to cluster in the window".into(),
-        });
+        return Err(Error::Internal("no requests to cluster".into()));
     }
     if k_range.is_empty() || *k_range.start() == 0 {
         return Err(Error::Setting {

@@ -49,13 +49,12 @@ use serde::Serialize;
 
 use crate::config::Window;
 use crate::error::{Context, Error, Result};
-use crate::features::Table;
 use crate::hash::stable_hash64;
 use crate::rng::hash64;
 use crate::simulation::trace::Trace;
 
 pub use gmm::{Model, cluster};
-pub use stats::{AppShare, Burstiness, Diurnal, Percentiles, WorkloadClass};
+pub use stats::{AppShare, Burstiness, Diurnal, Mix, MixCell, Percentiles, WorkloadClass};
 pub use vector::{FeatureVector, adjusted_rand_index};
 
 /// Most requests clustered to choose k and the centroids.
@@ -63,13 +62,13 @@ pub const SAMPLE_SIZE: usize = 100_000;
 /// Candidate numbers of mixture components (the classes are their modes: at most that many).
 pub const K_RANGE: RangeInclusive<usize> = 2..=10;
 
-/// What the stage hands on: the model (to classify other traffic), typed classes, and the tables
-/// `workload_classes`, `app_workload_shares` and `app_workload_mix` for the sinks.
+/// What the stage hands on: the model (to classify other traffic), typed classes, and the class
+/// mix per app, supply and hour.
 #[derive(Debug, Clone)]
 pub struct Workloads {
     pub model: Model,
     pub classes: Vec<WorkloadClass>,
-    pub tables: Vec<Table>,
+    pub mix: Mix,
     /// The window-wide prefix counts the classes were assigned with: [`Workloads::traffic`] reuses
     /// them, so a request's class does not depend on which supply's traffic it is read with.
     counts: PrefixCounts,
@@ -173,9 +172,10 @@ async fn scan(ctx: &SessionContext, window: &Window, mut visit: impl FnMut(&Row)
 /// Calls `visit` for every row of one batch of the query; a column of an unexpected type is an
 /// error, not a panic.
 fn visit_batch(batch: &RecordBatch, visit: &mut impl FnMut(&Row)) -> Result<()> {
-    let missing = |name: &str, kind: &str| Error::Setting {
-        key: "workloads".into(),
-        message: format!("requests stream: column `{name}` is missing or not {kind}"),
+    let missing = |name: &str, kind: &str| {
+        Error::Internal(format!(
+            "requests stream: column `{name}` is missing or not {kind}"
+        ))
     };
     let col = |name: &str| {
         batch
@@ -348,7 +348,7 @@ pub async fn characterize_with(
         return Ok(Workloads {
             model: Model::empty(),
             classes: Vec::new(),
-            tables: stats::tables(&[], &stats::Mix::default()),
+            mix: Mix::default(),
             counts,
         });
     }
@@ -360,11 +360,10 @@ pub async fn characterize_with(
     })
     .await?;
     let (classes, mix) = acc.finish(&model);
-    let tables = stats::tables(&classes, &mix);
     Ok(Workloads {
         model,
         classes,
-        tables,
+        mix,
         counts,
     })
 }

@@ -1,22 +1,14 @@
 //! Per-class description, folded request by request in arrival order (constant memory per class),
-//! and the stage's output tables.
+//! and the class mix per app, supply and hour.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
-};
-use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use serde::Serialize;
 
 use super::Row;
 use super::gmm::Model;
 use super::naming;
 use super::vector::FeatureVector;
-use crate::contracts;
-use crate::features::Table;
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
@@ -142,8 +134,46 @@ struct ClassAcc {
 type MixKey = (String, String, i64, u16);
 
 /// (requests, prompt tokens, completion tokens) per [`MixKey`].
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mix(BTreeMap<MixKey, (u64, u64, u64)>);
+
+/// The requests and tokens of one class for one app, supply and hour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MixCell<'a> {
+    pub app_id: &'a str,
+    pub supply_id: &'a str,
+    /// Start of the hour, µs since the epoch (UTC).
+    pub hour_us: i64,
+    pub class_id: u16,
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl Mix {
+    /// Cells ordered by app, supply, hour and class: the keys of `features_hourly` plus the class.
+    pub fn cells(&self) -> impl Iterator<Item = MixCell<'_>> {
+        self.0.iter().map(
+            |((app, supply, hour, class), (requests, prompt, completion))| MixCell {
+                app_id: app,
+                supply_id: supply,
+                hour_us: hour * MICROS_PER_HOUR,
+                class_id: *class,
+                requests: *requests,
+                prompt_tokens: *prompt,
+                completion_tokens: *completion,
+            },
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// Folds the second pass.
 pub struct Accumulator {
@@ -308,149 +338,6 @@ fn add_pair(map: &mut BTreeMap<String, (u64, u64)>, key: &str, tokens: u64) {
     }
 }
 
-fn f64_col(values: impl IntoIterator<Item = f64>) -> ArrayRef {
-    Arc::new(Float64Array::from_iter_values(values))
-}
-
-fn i64_col(values: impl IntoIterator<Item = i64>) -> ArrayRef {
-    Arc::new(Int64Array::from_iter_values(values))
-}
-
-fn str_col<'a>(values: impl IntoIterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
-}
-
-/// Builds a table from named columns (all nullable, types from the arrays).
-fn table(name: &str, columns: Vec<(&str, ArrayRef)>) -> Table {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|c| c.1).collect())
-        .expect("columns built with equal lengths and their own types");
-    Table {
-        name: name.into(),
-        schema,
-        batches: if batch.num_rows() > 0 {
-            vec![batch]
-        } else {
-            vec![]
-        },
-    }
-}
-
-/// `workload_classes`, `app_workload_shares` and `app_workload_mix`. The mix is keyed like
-/// `features_hourly` (app_id, supply_id, hour) plus the class, so it joins the class onto the
-/// hourly features with one equi-join.
-pub fn tables(classes: &[WorkloadClass], mix: &Mix) -> Vec<Table> {
-    let c = classes;
-    let pct = |f: fn(&WorkloadClass) -> f64| f64_col(c.iter().map(f));
-    let hourly = ListArray::from_iter_primitive::<Float64Type, _, _>(c.iter().map(|c| {
-        Some(
-            c.diurnal
-                .hourly_rate_per_s
-                .iter()
-                .map(|&v| Some(v))
-                .collect::<Vec<_>>(),
-        )
-    }));
-    let workload_classes = table(
-        "workload_classes",
-        vec![
-            ("class_id", i64_col(c.iter().map(|c| i64::from(c.id)))),
-            ("label", str_col(c.iter().map(|c| c.label.as_str()))),
-            ("centroid_prompt_tokens", pct(|c| c.centroid_prompt_tokens)),
-            (
-                "centroid_completion_tokens",
-                pct(|c| c.centroid_completion_tokens),
-            ),
-            ("centroid_prefix_share", pct(|c| c.centroid_prefix_share)),
-            ("centroid_session_depth", pct(|c| c.centroid_session_depth)),
-            ("requests", i64_col(c.iter().map(|c| c.requests as i64))),
-            ("request_share", pct(|c| c.request_share)),
-            ("token_share", pct(|c| c.token_share)),
-            ("prompt_tokens_p50", pct(|c| c.prompt.p50)),
-            ("prompt_tokens_p90", pct(|c| c.prompt.p90)),
-            ("prompt_tokens_p99", pct(|c| c.prompt.p99)),
-            ("completion_tokens_p50", pct(|c| c.output.p50)),
-            ("completion_tokens_p90", pct(|c| c.output.p90)),
-            ("completion_tokens_p99", pct(|c| c.output.p99)),
-            ("interarrival_cv", pct(|c| c.burstiness.interarrival_cv)),
-            ("fano_per_minute", pct(|c| c.burstiness.fano_per_minute)),
-            ("hourly_rate_per_s", Arc::new(hourly)),
-            ("peak_to_mean", pct(|c| c.diurnal.peak_to_mean)),
-            ("prefix_sharing_ratio", pct(|c| c.prefix_sharing_ratio)),
-            ("session_depth_mean", pct(|c| c.session_depth_mean)),
-        ],
-    );
-    let shares: Vec<(&WorkloadClass, &AppShare)> = c
-        .iter()
-        .flat_map(|c| c.apps.iter().map(move |a| (c, a)))
-        .collect();
-    let app_workload_shares = table(
-        "app_workload_shares",
-        vec![
-            (
-                "app_id",
-                str_col(shares.iter().map(|s| s.1.app_id.as_str())),
-            ),
-            (
-                "class_id",
-                i64_col(shares.iter().map(|s| i64::from(s.0.id))),
-            ),
-            ("label", str_col(shares.iter().map(|s| s.0.label.as_str()))),
-            (
-                "requests",
-                i64_col(shares.iter().map(|s| s.1.requests as i64)),
-            ),
-            (
-                "request_share",
-                f64_col(shares.iter().map(|s| s.1.request_share)),
-            ),
-            (
-                "token_share",
-                f64_col(shares.iter().map(|s| s.1.token_share)),
-            ),
-        ],
-    );
-    let label_of = |id: u16| {
-        c.iter()
-            .find(|c| c.id == id)
-            .map_or("", |c| c.label.as_str())
-    };
-    let rows: Vec<_> = mix.0.iter().collect();
-    let hours = TimestampMicrosecondArray::from_iter_values(
-        rows.iter().map(|((_, _, h, _), _)| h * MICROS_PER_HOUR),
-    )
-    .with_timezone(contracts::UTC);
-    let app_workload_mix = table(
-        "app_workload_mix",
-        vec![
-            ("app_id", str_col(rows.iter().map(|r| r.0.0.as_str()))),
-            ("supply_id", str_col(rows.iter().map(|r| r.0.1.as_str()))),
-            ("hour", Arc::new(hours)),
-            ("class_id", i64_col(rows.iter().map(|r| i64::from(r.0.3)))),
-            ("label", str_col(rows.iter().map(|r| label_of(r.0.3)))),
-            ("requests", i64_col(rows.iter().map(|r| r.1.0 as i64))),
-            ("prompt_tokens", i64_col(rows.iter().map(|r| r.1.1 as i64))),
-            (
-                "completion_tokens",
-                i64_col(rows.iter().map(|r| r.1.2 as i64)),
-            ),
-        ],
-    );
-    debug_assert!(matches!(
-        workload_classes
-            .schema
-            .field_with_name("hourly_rate_per_s")
-            .map(|f| f.data_type()),
-        Ok(DataType::List(_))
-    ));
-    vec![workload_classes, app_workload_shares, app_workload_mix]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,7 +378,6 @@ mod tests {
         assert!((c.prompt.p50 - 100.0).abs() <= 1.0 && (c.output.p99 - 50.0).abs() <= 1.0);
         assert_eq!(c.apps.len(), 2);
         assert!((c.apps[0].request_share - 1.0).abs() < 1e-12);
-        let t = tables(&classes, &mix);
-        assert_eq!(t.iter().map(Table::rows).collect::<Vec<_>>(), [1, 2, 96]);
+        assert_eq!(mix.len(), 96);
     }
 }

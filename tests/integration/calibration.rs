@@ -69,10 +69,10 @@ async fn recovers_the_generators_engine() {
     for truth in SUPPLIES.iter() {
         let c = results.iter().find(|c| c.supply_id == truth.name).unwrap();
         if !truth.self_hosted() {
-            assert_eq!(c.status, "skipped");
+            assert_eq!(c.status, calibration::CalibrationStatus::Skipped);
             continue;
         }
-        assert_eq!(c.status, "fitted");
+        assert_eq!(c.status, calibration::CalibrationStatus::Fitted);
         let d = c.decode.as_ref().unwrap();
         let p = c.prefill.as_ref().unwrap();
         println!(
@@ -148,7 +148,7 @@ async fn recovers_the_generators_engine() {
         assert!(rel(ekf.alpha, truth.alpha_ms) < 0.03, "{}", truth.name);
         assert!(rel(ekf.beta, truth.beta_ms) < 0.03, "{}", truth.name);
     }
-    let table = calibration::table(&results).unwrap();
+    let table = tunelake::sinks::tables::calibration(&results).unwrap();
     assert_eq!(table.rows(), results.len());
 }
 
@@ -458,6 +458,8 @@ const BURSTGPT: &str = concat!(
 /// the engine stats of the low scales S ≤ 500 only; prefill γ and the per-request offset c₀ are
 /// fitted on those runs' TTFTs. The runs at S ≥ 600 are then replayed through the simulator and their
 /// per-request TTFT and E2E p50 / p95 scored. No held-out run's stats or latencies enter the fit.
+/// The bounds are regression guards (measured when set: median |error| 25 %, E2E p95 −7 to −14 %);
+/// TTFT p50 is under-predicted by ~80 % on every held-out run, so it has none yet.
 #[test]
 fn burstgpt_fit_low_scales_predict_high_scales() {
     use tunelake::ingest::import::{Format, ImportOptions, read};
@@ -541,6 +543,7 @@ fn burstgpt_fit_low_scales_predict_high_scales() {
         pre.overhead.value
     );
     let mut errors = Vec::new();
+    let mut e2e_p95_errors = Vec::new();
     for s in test {
         let r = load(s).requests.unwrap();
         let trace = tunelake::workloads::trace::from_requests(
@@ -594,6 +597,7 @@ fn burstgpt_fit_low_scales_predict_high_scales() {
             err[3]
         );
         errors.extend(err);
+        e2e_p95_errors.push(err[3]);
     }
     let mut abs: Vec<f64> = errors.iter().map(|x| x.abs()).collect();
     abs.sort_by(f64::total_cmp);
@@ -602,4 +606,9 @@ fn burstgpt_fit_low_scales_predict_high_scales() {
         abs[abs.len() / 2]
     );
     assert!(abs.iter().all(|x| x.is_finite()));
+    assert!(abs[abs.len() / 2] <= 35.0);
+    assert!(
+        e2e_p95_errors.iter().all(|e| e.abs() <= 25.0),
+        "E2E p95 errors {e2e_p95_errors:?}"
+    );
 }

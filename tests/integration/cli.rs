@@ -238,3 +238,72 @@ print("ok")
     );
     succeed(Command::new(python).arg("-c").arg(script));
 }
+
+/// Runs `tunelake ARGS` and returns its exit code and stderr.
+fn fails(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let output = tunelake().args(args).output().unwrap();
+    assert!(!output.status.success());
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A name the catalog lacks is the pipeline file's fault: exit 2, naming the file and the name.
+#[test]
+fn an_unknown_gpu_or_model_in_a_pipeline_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (gpu, model, unknown) in [
+        ("H1000", "llama-3.1-8b", "unknown GPU `H1000`"),
+        ("h100-sxm", "llama-9", "unknown model `llama-9`"),
+    ] {
+        let path = dir.path().join("p.toml");
+        let toml = fixture::pipeline_toml("lake", "out")
+            .replace("\"h100-sxm\"", &format!("\"{gpu}\""))
+            .replace("\"llama-3.1-8b\"", &format!("\"{model}\""));
+        std::fs::write(&path, toml).unwrap();
+        let (code, stderr) = fails(&["validate".as_ref(), path.as_os_str()]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(unknown), "{stderr}");
+        assert!(stderr.contains("p.toml"), "{stderr}");
+    }
+}
+
+/// `simulate`: an unknown GPU in `--set` or supply is bad usage (2); a corrupted trace fails the
+/// command (1), naming the file.
+#[test]
+fn simulate_exit_codes_tell_bad_usage_from_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, fixture::pipeline_toml("lake", "out")).unwrap();
+    let supply = format!("{}#llama-h100", pipeline.display());
+    let corrupted = dir.path().join("corrupted.parquet");
+    std::fs::write(&corrupted, "not parquet").unwrap();
+    let run = |set: &str| {
+        fails(&[
+            "simulate".as_ref(),
+            "--supply".as_ref(),
+            supply.as_ref(),
+            "--set".as_ref(),
+            set.as_ref(),
+            "--trace".as_ref(),
+            corrupted.as_os_str(),
+        ])
+    };
+    let (code, stderr) = run("gpu=H1000");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unknown GPU `H1000`"), "{stderr}");
+    let (code, stderr) = run("gpu=h100-sxm");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("corrupted.parquet"), "{stderr}");
+    let nobody = format!("{}#nobody", pipeline.display());
+    let (code, stderr) = fails(&[
+        "simulate".as_ref(),
+        "--supply".as_ref(),
+        nobody.as_ref(),
+        "--trace".as_ref(),
+        corrupted.as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no supply `nobody`"), "{stderr}");
+}

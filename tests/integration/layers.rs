@@ -106,6 +106,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "error",
             "hash",
+            "knobs",
             "contracts",
             "config",
             "storage",
@@ -130,15 +131,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     // The one place stages are chained.
     ("pipeline", &["*"]),
-];
-
-/// Imports that still break the table, each to be removed by moving the code it serves (issue 10).
-/// The test fails on any import not listed here, and on a listed one that is gone, so the list only
-/// shrinks.
-const NOT_YET_MOVED: &[(&str, &str)] = &[
-    // Output tables move from the stages into sinks.
-    ("recommend/mod.rs", "features"),
-    ("search/mod.rs", "features"),
 ];
 
 /// Crates the pure layers may not use: they do no I/O and know nothing of Arrow or the pipeline file.
@@ -292,10 +284,8 @@ fn every_module_imports_only_the_layers_below_it() {
         let source = std::fs::read_to_string(path).unwrap();
         violations.extend(check(&module, &relative.display().to_string(), &source));
     }
-    let known = |v: &Violation| NOT_YET_MOVED.contains(&(v.file.as_str(), v.named.as_str()));
     let listed: Vec<String> = violations
         .iter()
-        .filter(|v| !known(v))
         .map(|v| format!("src/{}:{} names {}", v.file, v.line, v.named))
         .collect();
     assert!(
@@ -304,15 +294,6 @@ fn every_module_imports_only_the_layers_below_it() {
         listed.len(),
         listed.join("\n")
     );
-    let stale: Vec<_> = NOT_YET_MOVED
-        .iter()
-        .filter(|(file, named)| {
-            !violations
-                .iter()
-                .any(|v| v.file == *file && v.named == *named)
-        })
-        .collect();
-    assert!(stale.is_empty(), "remove from NOT_YET_MOVED: {stale:?}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod import;
 mod ingest;
 mod layers;
 mod pipeline;
+mod readme_tables;
 mod search;
 mod simulation;
 mod snippets;

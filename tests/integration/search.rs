@@ -274,7 +274,10 @@ async fn known_answer_recommendations() {
         dir.path(),
         "optimal",
         &[
-            rag(2, "replicas = [1, 2, 3], max_num_batched_tokens = [8192, 16384]"),
+            rag(
+                2,
+                "replicas = [1, 2, 3], max_num_batched_tokens = [8192, 16384]",
+            ),
             // A self-hosted supply the lake has no requests for: nothing to size, nothing recommended.
             SupplyToml {
                 extra: "options = { replicas = [1, 2] }".into(),
@@ -289,14 +292,17 @@ async fn known_answer_recommendations() {
     let idle = recommendation(&second.1, "idle-llama8b");
     assert_eq!(idle.recommended_config_snippet, serde_json::json!({}));
     assert!(idle.analysis_summary.contains("served no requests"));
-    assert_eq!(second.1.search[1].status, "no_change");
+    assert_eq!(
+        second.1.search[1].status,
+        tunelake::recommend::Status::NoChange
+    );
 }
 
 /// The snippet of a recommendation, applied to the current configuration, gives back the
 /// recommended one.
 #[test]
 fn snippets_round_trip() {
-        let supply = SupplyToml {
+    let supply = SupplyToml {
         gpus_per_replica: Some(4),
         per_gpu_hour: 1.0,
         p95_ttft_ms: 1.0,

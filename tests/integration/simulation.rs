@@ -524,8 +524,10 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 /// Replays the 16 real vLLM v0.15 H100 runs with the uncalibrated roofline and prints predicted vs
-/// measured TTFT p50/p90 and per-token decode time. Asserts only sanity. Overloaded runs use the
-/// client's 300 s timeout, as the real load generator did.
+/// measured TTFT p50/p90 and per-token decode time. Overloaded runs use the client's 300 s timeout,
+/// as the real load generator did. Nothing is fitted to these runs: the bounds on the 12
+/// sub-saturation runs are regression guards of the roofline's fidelity (measured when they were
+/// set: median |decode error| 15 %, worst 74 %; TTFT p50 within a factor of 2 on 10 runs).
 #[test]
 fn blis_replay_table() {
     let runs = blis_runs();
@@ -551,6 +553,7 @@ fn blis_replay_table() {
             (run, simulate(&run.deployment, &run.trace, &o).unwrap())
         })
         .collect();
+    let (mut decode_errors, mut ttft_within_2x) = (Vec::new(), 0);
     for (run, r) in results {
         assert_eq!(
             r.finished + r.timed_out + r.rejected,
@@ -569,13 +572,19 @@ fn blis_replay_table() {
         let _ = pct(&mut decode, 0.5);
         let err = 100.0 * (sim_dec / meas_dec - 1.0);
         assert!(r.ttft_ms.p50.is_finite() && err.is_finite());
+        let measured_ttft_p50 = pct(&mut mt, 0.5);
+        if !run.overloaded {
+            decode_errors.push(err.abs());
+            let ratio = r.ttft_ms.p50 / measured_ttft_p50;
+            ttft_within_2x += usize::from((0.5..=2.0).contains(&ratio));
+        }
         let failed_real = run.trace.len() - run.measured_ttft.len();
         println!(
             "{:<44} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7.2} {:>7.2} {:>+6.0} {:>4}/{:<4}{}",
             run.name,
             run.trace.len(),
             r.ttft_ms.p50,
-            pct(&mut mt, 0.5),
+            measured_ttft_p50,
             r.ttft_ms.p90,
             pct(&mut mt, 0.9),
             sim_dec,
@@ -586,4 +595,17 @@ fn blis_replay_table() {
             if run.overloaded { "  (stress)" } else { "" }
         );
     }
+    decode_errors.sort_by(f64::total_cmp);
+    assert_eq!(decode_errors.len(), 12);
+    let median = (decode_errors[5] + decode_errors[6]) / 2.0;
+    assert!(median <= 20.0, "median |decode error| {median:.0} %");
+    assert!(
+        decode_errors[11] <= 80.0,
+        "worst |decode error| {:.0} %",
+        decode_errors[11]
+    );
+    assert!(
+        ttft_within_2x >= 9,
+        "TTFT p50 within 2× on only {ttft_within_2x} of 12 runs"
+    );
 }

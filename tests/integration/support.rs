@@ -158,7 +158,10 @@ impl SupplyToml {
 
     /// The supply as the pipeline file's parser reads it (alone in a file with a placeholder run).
     pub fn parse(&self) -> Supply {
-        let text = pipeline_toml("[run]\nlake = \"x\"\nout = \"y\"", std::slice::from_ref(self));
+        let text = pipeline_toml(
+            "[run]\nlake = \"x\"\nout = \"y\"",
+            std::slice::from_ref(self),
+        );
         let file: PipelineFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         file.supplies.into_iter().next().expect("one supply")
     }

@@ -330,13 +330,7 @@ fn labels_are_stable_for_a_seed_and_any_thread_count() {
                             workloads::characterize(&session(&batches, threads), &all_time(), seed)
                                 .await
                                 .unwrap();
-                        (
-                            w.classes,
-                            w.tables
-                                .iter()
-                                .map(|t| t.batches.clone())
-                                .collect::<Vec<_>>(),
-                        )
+                        (w.classes, w.mix)
                     })
             })
     };
@@ -445,12 +439,7 @@ async fn generated_lake_gives_back_the_planted_shapes() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 4, "one class per app");
-    let mix = auto
-        .tables
-        .iter()
-        .find(|t| t.name == "app_workload_mix")
-        .unwrap();
-    assert!(mix.rows() > 0);
+    assert!(!auto.mix.is_empty());
 }
 
 /// The resampler keeps the class mix, the length percentiles and the inter-arrival CV within 5 %
@@ -532,7 +521,7 @@ fn summary(t: &Trace) -> TraceSummary {
 /// A request gets the same class in the characterization and in its supply's traffic, even when what
 /// makes its prefix shared lies in another supply: requests go in pairs, one per supply, and every
 /// other pair carries one prefix (shared window-wide, never within a supply). One request per hour,
-/// so the characterization's `app_workload_mix` (per app, supply, hour and class) names each
+/// so the characterization's mix (requests per app, supply, hour and class) names each
 /// request's class.
 #[tokio::test]
 async fn a_request_has_one_class_in_characterization_and_in_its_supply_traffic() {
@@ -559,25 +548,11 @@ async fn a_request_has_one_class_in_characterization_and_in_its_supply_traffic()
     let w = workloads::characterize_with(&ctx, &all_time(), 3, 2..=2)
         .await
         .unwrap();
-    let mix = w
-        .tables
-        .iter()
-        .find(|t| t.name == "app_workload_mix")
-        .unwrap();
-    let mut characterized = BTreeMap::new();
-    for b in &mix.batches {
-        let supply = b.column_by_name("supply_id").unwrap().as_string::<i32>();
-        let hour = b.column_by_name("hour").unwrap();
-        let hour = hour.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        let class = b
-            .column_by_name("class_id")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        for r in 0..b.num_rows() {
-            let key = (supply.value(r).to_string(), hour.value(r));
-            characterized.insert(key, class.value(r) as u16);
-        }
-    }
+    let characterized: BTreeMap<_, _> = w
+        .mix
+        .cells()
+        .map(|c| ((c.supply_id.to_string(), c.hour_us), c.class_id))
+        .collect();
     assert_eq!(characterized.len(), 600);
     let mut per_class = BTreeMap::new();
     for supply in ["a", "b"] {

@@ -1,0 +1,184 @@
+//! The command line: subcommands, their flags and their help.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "tunelake",
+    version,
+    about = "Turns an LLM-serving fleet's request logs and GPU telemetry into tuning recommendations",
+    long_about = "tunelake reads request logs and GPU telemetry from a Parquet data lake (local or S3), \
+                  extracts features with SQL, and writes output tables, a manifest and reports back. \
+                  It is meant to run as a scheduled batch job (cron, Airflow)."
+)]
+pub struct Cli {
+    /// Log format on stderr: human-readable text or one JSON object per line for orchestrators.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log level filter (tracing's RUST_LOG syntax), e.g. `debug` or `tunelake=debug`.
+    #[arg(long, default_value = "info", global = true, env = "TUNELAKE_LOG")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the pipeline: ingest the window, extract features, write the outputs and commit the run.
+    ///
+    /// With no PIPELINE, runs `pipelines/demo.toml` on the demo lake shipped in `datasets/demo/`.
+    Run {
+        /// Pipeline file (TOML).
+        pipeline: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: RunFlags,
+        /// Print the run summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit each self-hosted supply's engine model to the window's telemetry and requests, and show
+    /// how well the calibrated simulator reproduces that window (the backtest), without writing
+    /// anything. `run` writes the same as the `calibration` table.
+    ///
+    /// Per supply: decode ITL = α + β·batch and prefill TTFT = c₀ + γ·tokens with standard errors
+    /// and the share of each coefficient that comes from the roofline prior (shrinkage), the EKF's
+    /// final α, β, and predicted vs observed p50 / p95 TTFT, TPOT and E2E.
+    Calibrate {
+        /// Pipeline file (TOML). Default: pipelines/demo.toml.
+        pipeline: Option<PathBuf>,
+        /// End of the analysis window (exclusive): YYYY-MM-DD or RFC 3339.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a pipeline file (keys, types, catalog entries, SLOs) without reading any data.
+    Validate {
+        /// Pipeline file (TOML).
+        pipeline: PathBuf,
+    },
+    /// Replay a request trace through the serving-engine simulator for one supply's deployment.
+    ///
+    /// The trace is a requests Parquet file or folder (e.g. a lake's `requests/`, written by
+    /// `tunelake import` or `generate`) or a CSV with the contract's column names. The deployment is
+    /// the supply's current configuration from the pipeline file, changed by any `--set key=value`
+    /// (engine settings as named in the pipeline's `config` table, plus `gpu`,
+    /// `tensor_parallel_size`, `replicas`, `num_gpu_blocks`, `router`, `speculative_model`,
+    /// `num_speculative_tokens`).
+    Simulate {
+        /// Requests Parquet file or folder, or CSV.
+        #[arg(long)]
+        trace: PathBuf,
+        /// `PIPELINE.toml#SUPPLY_ID`: the supply whose deployment to simulate.
+        #[arg(long)]
+        supply: String,
+        /// Override one setting, e.g. `--set max_num_seqs=128 --set gpu=H200`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Seed of every random draw (speculative acceptance).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Client timeout in seconds: requests unfinished by then are aborted and counted.
+        #[arg(long)]
+        timeout_s: Option<f64>,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the committed runs under an output location (runs without `_SUCCESS` are ignored).
+    Runs {
+        /// Output location: local path or s3://bucket/prefix.
+        out: String,
+    },
+    /// Generate a synthetic lake with a known ground truth (`requests`, `gpu_metrics`,
+    /// `ground_truth.json`).
+    ///
+    /// Four apps (chat, rag, code, summarize) with documented length distributions, diurnal and
+    /// bursty arrivals, sessions, shared prefixes and duplicated prompts, served by supplies whose
+    /// latencies follow a known linear engine model (ITL = α + β·batch, prefill γ per token). The
+    /// same seed gives identical files. See `tunelake::generate` for every parameter.
+    Generate {
+        /// Lake to write: local path or s3://bucket/prefix.
+        #[arg(long)]
+        out: String,
+        /// Valid requests in total over the window (injected duplicate rows come on top).
+        #[arg(long, default_value_t = 100_000)]
+        requests: u64,
+        /// Days in the window.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Seed of every random draw.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// End of the window (exclusive, 00:00 UTC), YYYY-MM-DD. Default: today (UTC).
+        #[arg(long)]
+        end: Option<String>,
+        /// Share of rows made contract-breaking (counts per reason in ground_truth.json); 0 disables.
+        #[arg(long, default_value_t = 0.001)]
+        invalid_share: f64,
+    },
+    /// Import a real public trace into a lake (`requests` and/or `gpu_metrics` tables).
+    ///
+    /// Formats: `azure` (Azure LLM inference 2023 CSV), `mooncake` (Mooncake FAST'25 JSONL),
+    /// `inferno` (llm-inferno tuner CSV → gpu_metrics windows), `burstgpt` (vLLM replay logs
+    /// directory with --scale, or one detail_log file), `blis` (inference-sim H100 replay
+    /// `requests/<exp>.csv`). Unit conversions and defaults per format are listed in the docs of
+    /// `tunelake::ingest::import`; the summary printed at the end reports measured conversions.
+    Import {
+        /// Trace format.
+        #[arg(value_enum)]
+        format: tunelake::ingest::import::Format,
+        /// Input file (or, for burstgpt, the log directory).
+        input: PathBuf,
+        /// Lake to write into: local path or s3://bucket/prefix.
+        #[arg(long)]
+        out: String,
+        /// app_id for every request (default per format, e.g. `azure-conv`, or the blis profile).
+        #[arg(long = "app")]
+        app: Option<String>,
+        /// supply_id for every row (default per format, e.g. `azure-llm-2023`).
+        #[arg(long = "supply")]
+        supply: Option<String>,
+        /// Where relative clocks start (RFC 3339 or YYYY-MM-DD); absolute clocks are shifted so the
+        /// first row lands here. Default per format (azure keeps its own 2023-11-16 timestamps).
+        #[arg(long)]
+        start: Option<String>,
+        /// inferno: length of one observation window in seconds (not recorded in the file; an assumption).
+        #[arg(long, default_value_t = 60.0)]
+        window_s: f64,
+        /// burstgpt: replay scale S of the run to import when INPUT is the log directory.
+        #[arg(long)]
+        scale: Option<u32>,
+        /// Print the import summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RunFlags {
+    /// End of the analysis window (exclusive): YYYY-MM-DD or RFC 3339. Default: the pipeline's, else now.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Output location, overriding the pipeline's `run.out`.
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Run id (letters, digits, '-', '_', '.'); re-running an id replaces that run. Default: a timestamp.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Skip unreadable or non-conforming Parquet files (recorded in the manifest) instead of failing.
+    #[arg(long)]
+    pub skip_bad_files: bool,
+}
+
+/// The default pipeline, relative to the working directory (the repository root for a new user).
+pub const DEMO_PIPELINE: &str = "pipelines/demo.toml";

@@ -1,0 +1,74 @@
+//! The subcommands: each parses nothing (clap did), calls the library and prints what it returns.
+
+pub mod args;
+mod lake;
+mod run;
+mod simulate;
+pub mod terminal;
+
+use args::Command;
+
+pub async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run {
+            pipeline,
+            overrides,
+            json,
+        } => run::run(pipeline, overrides, json).await,
+        Command::Calibrate {
+            pipeline,
+            as_of,
+            json,
+        } => run::calibrate(pipeline, as_of, json).await,
+        Command::Validate { pipeline } => run::validate(&pipeline),
+        Command::Simulate {
+            trace,
+            supply,
+            overrides,
+            seed,
+            timeout_s,
+            json,
+        } => simulate::simulate(&trace, &supply, &overrides, seed, timeout_s, json),
+        Command::Generate {
+            out,
+            requests,
+            days,
+            seed,
+            end,
+            invalid_share,
+        } => {
+            let config = tunelake::generate::GenerateConfig {
+                requests,
+                days,
+                seed,
+                end: lake::end_date(end.as_deref())?,
+                invalid_share,
+            };
+            lake::generate(&out, &config).await
+        }
+        Command::Import {
+            format,
+            input,
+            out,
+            app,
+            supply,
+            start,
+            window_s,
+            scale,
+            json,
+        } => {
+            let options = tunelake::ingest::import::ImportOptions {
+                app_id: app,
+                supply_id: supply,
+                start: start
+                    .as_deref()
+                    .map(tunelake::ingest::import::parse_start)
+                    .transpose()?,
+                window_s,
+                scale,
+            };
+            lake::import(format, &input, &out, &options, json).await
+        }
+        Command::Runs { out } => lake::runs(&out).await,
+    }
+}
