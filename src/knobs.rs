@@ -71,6 +71,10 @@ pub trait KnobValue: Clone + PartialEq + Serialize + DeserializeOwned {
     fn show(&self) -> String {
         json!(self).to_string()
     }
+    /// The value in a configuration's one-line description (and so in its id).
+    fn brief(&self) -> String {
+        self.show()
+    }
 }
 
 impl KnobValue for u32 {
@@ -93,6 +97,9 @@ impl KnobValue for f64 {
     fn numeric(&self) -> Option<f64> {
         Some(*self)
     }
+    fn brief(&self) -> String {
+        self.to_string()
+    }
 }
 
 impl KnobValue for bool {
@@ -103,6 +110,9 @@ impl KnobValue for bool {
             "false" | "off" | "0" => Some(false),
             _ => None,
         }
+    }
+    fn brief(&self) -> String {
+        u8::from(*self).to_string()
     }
 }
 
@@ -155,6 +165,11 @@ impl KnobValue for Option<Speculative> {
             None => "off".into(),
         }
     }
+    fn brief(&self) -> String {
+        self.as_ref().map_or("off".to_string(), |s| {
+            format!("{}×{}", s.draft_model, s.num_speculative_tokens)
+        })
+    }
 }
 
 /// Generates, from one list of knobs: [`Knob`], [`ServingConfig`] (complete values), [`EngineSettings`]
@@ -163,8 +178,8 @@ impl KnobValue for Option<Speculative> {
 /// a supply states them at its top level.
 macro_rules! knobs {
     (
-        deployment { $( $(#[doc = $ddoc:literal])* $dfield:ident : $dty:ty, $dvariant:ident, valid($dv:ident) = $dvalid:expr, $dwhy:literal; )* }
-        engine { $( $(#[doc = $edoc:literal])* $efield:ident : $ety:ty = $edefault:expr, $evariant:ident, valid($ev:ident) = $evalid:expr, $ewhy:literal; )* }
+        deployment { $( $(#[doc = $ddoc:literal])* $dfield:ident : $dty:ty, $dvariant:ident, $dlabel:literal, valid($dv:ident) = $dvalid:expr, $dwhy:literal; )* }
+        engine { $( $(#[doc = $edoc:literal])* $efield:ident : $ety:ty = $edefault:expr, $evariant:ident, $elabel:literal, valid($ev:ident) = $evalid:expr, $ewhy:literal; )* }
         settings_extra { $( $(#[doc = $sdoc:literal])* $sfield:ident : $sty:ty, )* }
         options_extra { $( $(#[doc = $odoc:literal])* $ofield:ident : $oty:ty = $odefault:expr, )* }
     ) => {
@@ -193,6 +208,11 @@ macro_rules! knobs {
                     $(Knob::$dvariant => <$dty as KnobValue>::KIND,)*
                     $(Knob::$evariant => <$ety as KnobValue>::KIND,)*
                 }
+            }
+
+            /// The knob's tag in a configuration's one-line description.
+            fn label(self) -> &'static str {
+                match self { $(Knob::$dvariant => $dlabel,)* $(Knob::$evariant => $elabel,)* }
             }
 
             /// What the knob means (its doc comment), for the output tables' column docs.
@@ -232,6 +252,14 @@ macro_rules! knobs {
                 match knob {
                     $(Knob::$dvariant => self.$dfield.show(),)*
                     $(Knob::$evariant => self.$efield.show(),)*
+                }
+            }
+
+            /// A knob's value as its configuration's description writes it.
+            fn brief(&self, knob: Knob) -> String {
+                match knob {
+                    $(Knob::$dvariant => self.$dfield.brief(),)*
+                    $(Knob::$evariant => self.$efield.brief(),)*
                 }
             }
 
@@ -331,11 +359,11 @@ macro_rules! knobs {
 knobs! {
     deployment {
         /// Catalog GPU id.
-        gpu: String, Gpu, valid(v) = !v.is_empty(), "names a GPU";
+        gpu: String, Gpu, "gpu", valid(v) = !v.is_empty(), "names a GPU";
         /// GPUs per replica (tensor parallelism).
-        tensor_parallel_size: u32, TensorParallelSize, valid(v) = *v >= 1, "must be at least 1";
+        tensor_parallel_size: u32, TensorParallelSize, "tp", valid(v) = *v >= 1, "must be at least 1";
         /// Serving replicas.
-        replicas: u32, Replicas, valid(v) = *v >= 1, "must be at least 1";
+        replicas: u32, Replicas, "replicas", valid(v) = *v >= 1, "must be at least 1";
     }
     // Defaults are vLLM v1's online-serving defaults (vLLM docs, "Engine Arguments"): block_size 16,
     // max_num_batched_tokens 8192 with chunked prefill, gpu_memory_utilization 0.9, prefix caching and
@@ -343,21 +371,21 @@ knobs! {
     // for the OpenAI server on H100-class GPUs, so set it when modelling such a deployment.
     engine {
         /// Tokens per paged-KV block.
-        block_size: u32 = 16, BlockSize, valid(v) = *v >= 1, "must be at least 1";
+        block_size: u32 = 16, BlockSize, "block", valid(v) = *v >= 1, "must be at least 1";
         /// Most sequences in one batch.
-        max_num_seqs: u32 = 256, MaxNumSeqs, valid(v) = *v >= 1, "must be at least 1";
+        max_num_seqs: u32 = 256, MaxNumSeqs, "seqs", valid(v) = *v >= 1, "must be at least 1";
         /// Token budget of one scheduler step.
-        max_num_batched_tokens: u32 = 8192, MaxNumBatchedTokens, valid(v) = *v >= 1, "must be at least 1";
+        max_num_batched_tokens: u32 = 8192, MaxNumBatchedTokens, "batched", valid(v) = *v >= 1, "must be at least 1";
         /// Share of GPU memory the engine may use (weights, activations, KV cache).
-        gpu_memory_utilization: f64 = 0.9, GpuMemoryUtilization, valid(v) = *v > 0.0 && *v <= 1.0, "must be in (0, 1]";
+        gpu_memory_utilization: f64 = 0.9, GpuMemoryUtilization, "mem", valid(v) = *v > 0.0 && *v <= 1.0, "must be in (0, 1]";
         /// Reuse of cached KV blocks across requests that share a prefix.
-        enable_prefix_caching: bool = true, EnablePrefixCaching, valid(_v) = true, "";
+        enable_prefix_caching: bool = true, EnablePrefixCaching, "prefix", valid(_v) = true, "";
         /// Long prompts split across steps so decodes keep running.
-        enable_chunked_prefill: bool = true, EnableChunkedPrefill, valid(_v) = true, "";
+        enable_chunked_prefill: bool = true, EnableChunkedPrefill, "chunked", valid(_v) = true, "";
         /// KV-cache element type (`auto` follows the model).
-        kv_cache_dtype: KvCacheDtype = KvCacheDtype::Auto, KvCacheDtype, valid(_v) = true, "";
+        kv_cache_dtype: KvCacheDtype = KvCacheDtype::Auto, KvCacheDtype, "kv-", valid(_v) = true, "";
         /// Speculative decoding with a draft model (`None`: off).
-        speculative: Option<Speculative> = None, Speculative,
+        speculative: Option<Speculative> = None, Speculative, "spec-",
             valid(v) = v.as_ref().is_none_or(|s| s.num_speculative_tokens >= 1 && !s.draft_model.is_empty()),
             "needs a draft model and at least 1 speculative token";
     }
@@ -413,25 +441,16 @@ impl ServingConfig {
             .collect()
     }
 
-    /// A short, stable, human-readable description (also hashed into the candidate id).
+    /// A short, stable, human-readable description (also hashed into the candidate id):
+    /// `replicas×gpu`, then every other knob as its label and value, in [`Knob::ALL`] order.
     pub fn describe(&self) -> String {
-        let spec = self.speculative.as_ref().map_or("off".to_string(), |s| {
-            format!("{}×{}", s.draft_model, s.num_speculative_tokens)
-        });
-        format!(
-            "{}×{} tp{} block{} seqs{} batched{} mem{} prefix{} chunked{} kv-{} spec-{}",
-            self.replicas,
-            self.gpu,
-            self.tensor_parallel_size,
-            self.block_size,
-            self.max_num_seqs,
-            self.max_num_batched_tokens,
-            self.gpu_memory_utilization,
-            u8::from(self.enable_prefix_caching),
-            u8::from(self.enable_chunked_prefill),
-            self.kv_cache_dtype.show(),
-            spec
-        )
+        let mut text = format!("{}×{}", self.replicas, self.gpu);
+        for &knob in Knob::ALL {
+            if !matches!(knob, Knob::Gpu | Knob::Replicas) {
+                text.push_str(&format!(" {}{}", knob.label(), self.brief(knob)));
+            }
+        }
+        text
     }
 
     /// Stable id of the configuration within its supply.
@@ -509,6 +528,18 @@ mod tests {
 
     fn current() -> ServingConfig {
         ServingConfig::with_engine_defaults("H100-SXM".into(), 1, 2)
+    }
+
+    /// The description, and so every candidate id, is pinned: a knob added later appends its part.
+    #[test]
+    fn describe_lists_every_knob_in_order() {
+        let mut c = current();
+        c.gpu_memory_utilization = 1.0;
+        assert_eq!(
+            c.describe(),
+            "2×H100-SXM tp1 block16 seqs256 batched8192 mem1 prefix1 chunked1 kv-auto spec-off"
+        );
+        assert_eq!(c.id(), format!("{:016x}", stable_hash64(&c.describe())));
     }
 
     #[test]

@@ -73,17 +73,9 @@ mod tests {
 
     fn config(replicas: u32, block_size: u32, max_num_seqs: u32) -> ServingConfig {
         ServingConfig {
-            gpu: "H100-SXM".into(),
-            tensor_parallel_size: 1,
-            replicas,
             block_size,
             max_num_seqs,
-            max_num_batched_tokens: 8192,
-            gpu_memory_utilization: 0.9,
-            enable_prefix_caching: true,
-            enable_chunked_prefill: true,
-            kv_cache_dtype: Default::default(),
-            speculative: None,
+            ..ServingConfig::with_engine_defaults("H100-SXM".into(), 1, replicas)
         }
     }
 
