@@ -367,8 +367,9 @@ knobs! {
     }
     // Defaults are vLLM v1's online-serving defaults (vLLM docs, "Engine Arguments"): block_size 16,
     // max_num_batched_tokens 8192 with chunked prefill, gpu_memory_utilization 0.9, prefix caching and
-    // chunked prefill on. `max_num_seqs` 256 is vLLM's generic default; vLLM >= 0.8 raises it to 1024
-    // for the OpenAI server on H100-class GPUs, so set it when modelling such a deployment.
+    // chunked prefill on, long_prefill_token_threshold 0 (no cap). `max_num_seqs` 256 is vLLM's generic
+    // default; vLLM >= 0.8 raises it to 1024 for the OpenAI server on H100-class GPUs, so set it when
+    // modelling such a deployment.
     engine {
         /// Tokens per paged-KV block.
         block_size: u32 = 16, BlockSize, "block", valid(v) = *v >= 1, "must be at least 1";
@@ -382,6 +383,8 @@ knobs! {
         enable_prefix_caching: bool = true, EnablePrefixCaching, "prefix", valid(_v) = true, "";
         /// Long prompts split across steps so decodes keep running.
         enable_chunked_prefill: bool = true, EnableChunkedPrefill, "chunked", valid(_v) = true, "";
+        /// Most prompt tokens one request prefills in a step (0: no cap), so long prompts share steps.
+        long_prefill_token_threshold: u32 = 0, LongPrefillTokenThreshold, "longprefill", valid(_v) = true, "";
         /// KV-cache element type (`auto` follows the model).
         kv_cache_dtype: KvCacheDtype = KvCacheDtype::Auto, KvCacheDtype, "kv-", valid(_v) = true, "";
         /// Speculative decoding with a draft model (`None`: off).
@@ -537,7 +540,7 @@ mod tests {
         c.gpu_memory_utilization = 1.0;
         assert_eq!(
             c.describe(),
-            "2×H100-SXM tp1 block16 seqs256 batched8192 mem1 prefix1 chunked1 kv-auto spec-off"
+            "2×H100-SXM tp1 block16 seqs256 batched8192 mem1 prefix1 chunked1 longprefill0 kv-auto spec-off"
         );
         assert_eq!(c.id(), format!("{:016x}", stable_hash64(&c.describe())));
     }

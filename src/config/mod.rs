@@ -100,10 +100,15 @@ impl Engine {
     pub fn supports(self, knob: Knob) -> bool {
         use Knob::*;
         match self {
-            Engine::Vllm | Engine::Trtllm => true,
+            Engine::Vllm => true,
+            Engine::Trtllm => knob != LongPrefillTokenThreshold,
             Engine::Tgi => !matches!(
                 knob,
-                BlockSize | EnablePrefixCaching | EnableChunkedPrefill | Speculative
+                BlockSize
+                    | EnablePrefixCaching
+                    | EnableChunkedPrefill
+                    | LongPrefillTokenThreshold
+                    | Speculative
             ),
             Engine::Triton => matches!(
                 knob,

@@ -432,6 +432,7 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
         max_num_batched_tokens: e.max_num_batched_tokens,
         prefix_caching: e.enable_prefix_caching,
         chunked_prefill: e.enable_chunked_prefill,
+        long_prefill_token_threshold: e.long_prefill_token_threshold,
         num_speculative_tokens: spec.map_or(0, |s| s.num_speculative_tokens),
     };
     let seed = opts.seed ^ hash64(opts.scenario_id);

@@ -84,8 +84,22 @@ pub struct SchedLimits {
     pub max_num_batched_tokens: u32,
     pub prefix_caching: bool,
     pub chunked_prefill: bool,
+    /// Most tokens one request is scheduled in a step (0: no cap), vLLM's
+    /// `long_prefill_token_threshold`.
+    pub long_prefill_token_threshold: u32,
     /// Draft tokens per decode step (0 = no speculative decoding).
     pub num_speculative_tokens: u32,
+}
+
+impl SchedLimits {
+    /// `tokens` capped at the long-prefill threshold, as vLLM's scheduler caps a request's new
+    /// tokens before the step's budget.
+    fn cap_long_prefill(&self, tokens: u32) -> u32 {
+        match self.long_prefill_token_threshold {
+            0 => tokens,
+            cap => tokens.min(cap),
+        }
+    }
 }
 
 /// The state a scheduler works on.
@@ -172,7 +186,7 @@ impl Scheduler for VllmV1Scheduler {
                 } else {
                     0
                 };
-                ((remaining + spec).min(budget), spec)
+                ((lim.cap_long_prefill(remaining + spec)).min(budget), spec)
             };
             let mut scheduled = false;
             loop {
@@ -218,7 +232,7 @@ impl Scheduler for VllmV1Scheduler {
                     (0, 0)
                 };
                 let computed = hit * bs;
-                let mut num_new = num_tokens - computed;
+                let mut num_new = lim.cap_long_prefill(num_tokens - computed);
                 if !lim.chunked_prefill && num_new > budget {
                     break;
                 }

@@ -262,6 +262,21 @@ fn no_chunked_prefill() {
     assert!(chunked.ttft_ms.mean > whole.ttft_ms.mean);
 }
 
+/// vLLM's long-prefill threshold caps the tokens one request prefills per step: a 6,000-token prompt
+/// with 2 output tokens takes one prefill step and one decode step under the 8,192-token budget alone,
+/// and ⌈6000 / 2048⌉ = 3 prefill steps capped at 2,048.
+#[test]
+fn long_prefill_token_threshold_caps_each_step() {
+    let mut d = h100_llama3_8b(1);
+    let trace = Trace::new(vec![TraceRequest::new(0.0, 6000, 2)]).unwrap();
+    let uncapped = simulate(&d, &trace, &opts()).unwrap();
+    assert_eq!(uncapped.steps, 2);
+    d.config.long_prefill_token_threshold = 2048;
+    let capped = simulate(&d, &trace, &opts()).unwrap();
+    assert_eq!(capped.steps, 4);
+    assert!(capped.ttft_ms.mean > uncapped.ttft_ms.mean);
+}
+
 /// Prefix-affinity routing sends every request of a prefix group to the same replica; requests beyond
 /// max_model_len are rejected, not simulated.
 #[test]

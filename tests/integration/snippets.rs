@@ -112,6 +112,13 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
             },
         ),
         (
+            "long_prefill_token_threshold",
+            ServingConfig {
+                long_prefill_token_threshold: 2048,
+                ..base.clone()
+            },
+        ),
+        (
             "kv_cache_dtype",
             ServingConfig {
                 kv_cache_dtype: KvCacheDtype::Fp8,
@@ -126,6 +133,9 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
             },
         ),
     ];
+    let covered: Vec<&str> = singles.iter().map(|(knob, _)| *knob).collect();
+    let all: Vec<&str> = Knob::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(covered, all, "one single-knob change per knob, in Knob::ALL order");
     let mut out: Vec<ServingConfig> = singles
         .iter()
         .filter(|(knob, _)| {

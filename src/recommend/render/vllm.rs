@@ -92,6 +92,11 @@ impl Vllm {
                 config.max_num_batched_tokens.to_string(),
             ),
             (
+                Knob::LongPrefillTokenThreshold,
+                &["--long-prefill-token-threshold"],
+                config.long_prefill_token_threshold.to_string(),
+            ),
+            (
                 Knob::GpuMemoryUtilization,
                 &["--gpu-memory-utilization", "--device-memory-utilization"],
                 config.gpu_memory_utilization.to_string(),

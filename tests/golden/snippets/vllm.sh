@@ -12,6 +12,7 @@
 #       --block-size 16 \
 #       --max-num-seqs 256 \
 #       --max-num-batched-tokens 8192 \
+#       --long-prefill-token-threshold 0 \
 #       --gpu-memory-utilization 0.9 \
 #       --kv-cache-dtype auto \
 #       --enable-prefix-caching \
@@ -22,6 +23,7 @@ vllm serve meta-llama/Llama-3.1-70B-Instruct \
     --block-size 32 \
     --max-num-seqs 512 \
     --max-num-batched-tokens 8192 \
+    --long-prefill-token-threshold 0 \
     --gpu-memory-utilization 0.85 \
     --kv-cache-dtype auto \
     --enable-prefix-caching \
