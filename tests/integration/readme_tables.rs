@@ -1,4 +1,4 @@
-//! The README's list of output tables is the one definition in `src/sinks/tables.rs`: the same
+//! The README's list of output tables is the one definition in `src/sinks/tables/`: the same
 //! tables, in the same order, with the same columns in the same order.
 
 use tunelake::sinks::tables::{TableDef, definitions};
@@ -60,7 +60,7 @@ fn the_readme_lists_every_output_table_with_its_columns() {
     assert_eq!(
         readme_tables(&readme),
         defined,
-        "README.md's Outputs section differs from src/sinks/tables.rs; its list would read:\n{}",
+        "README.md's Outputs section differs from src/sinks/tables/; its list would read:\n{}",
         definitions()
             .iter()
             .map(readme_line)

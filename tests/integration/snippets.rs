@@ -135,7 +135,10 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
     ];
     let covered: Vec<&str> = singles.iter().map(|(knob, _)| *knob).collect();
     let all: Vec<&str> = Knob::ALL.iter().map(|k| k.name()).collect();
-    assert_eq!(covered, all, "one single-knob change per knob, in Knob::ALL order");
+    assert_eq!(
+        covered, all,
+        "one single-knob change per knob, in Knob::ALL order"
+    );
     let mut out: Vec<ServingConfig> = singles
         .iter()
         .filter(|(knob, _)| {
