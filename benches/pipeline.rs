@@ -48,13 +48,14 @@ fn lake(runtime: &tokio::runtime::Runtime) -> (Location, Window) {
     (location, Window::ending_at(as_of, 30))
 }
 
-/// Ingest (with validation), features and workloads once; each stage's wall time in seconds.
-async fn stages(input: &IngestInput) -> [(&'static str, f64); 3] {
+/// Ingest (with validation), features and workloads once; each stage's wall time in seconds and
+/// the process's peak RSS when it ended.
+async fn stages(input: &IngestInput) -> [(&'static str, f64, String); 3] {
     let mut clock = Instant::now();
     let mut lap = || {
         let seconds = clock.elapsed().as_secs_f64();
         clock = Instant::now();
-        seconds
+        (seconds, peak_rss())
     };
     let lake = ingest(input).await.unwrap();
     let ingest_s = lap();
@@ -68,9 +69,9 @@ async fn stages(input: &IngestInput) -> [(&'static str, f64); 3] {
     let workloads_s = lap();
     assert!(lake.requests.rows_valid > 0 && !tables.is_empty() && !workloads.classes.is_empty());
     [
-        ("ingest", ingest_s),
-        ("features", features_s),
-        ("workloads", workloads_s),
+        ("ingest", ingest_s.0, ingest_s.1),
+        ("features", features_s.0, features_s.1),
+        ("workloads", workloads_s.0, workloads_s.1),
     ]
 }
 
@@ -99,13 +100,12 @@ fn pipeline(c: &mut Criterion) {
         skip_bad_files: false,
     };
     let timed = runtime.block_on(stages(&input));
-    let total: f64 = timed.iter().map(|(_, s)| s).sum();
-    let each: Vec<String> = timed.iter().map(|(n, s)| format!("{n} {s:.2} s")).collect();
-    eprintln!(
-        "pipeline: {} = {total:.2} s; peak RSS {}",
-        each.join(", "),
-        peak_rss()
-    );
+    let total: f64 = timed.iter().map(|(_, s, _)| s).sum();
+    let each: Vec<String> = timed
+        .iter()
+        .map(|(n, s, rss)| format!("{n} {s:.2} s (peak RSS {rss})"))
+        .collect();
+    eprintln!("pipeline: {} = {total:.2} s", each.join(", "));
     let mut group = c.benchmark_group("pipeline");
     group
         .sample_size(10)
