@@ -111,10 +111,10 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
 
     timings.start("calibration");
-    let calibration = calibrate_lake(plan, &lake).await?;
+    let catalog = Catalog::bundled()?;
+    let calibration = calibrate_lake(plan, &catalog, &lake).await?;
 
     timings.start("search");
-    let catalog = Catalog::bundled()?;
     let analysis_id = recommend::stable_uuid(&[&plan.run_id, &plan.seed.to_string()]);
     let mut searches = Vec::new();
     let mut recommendations = Vec::new();
@@ -305,11 +305,15 @@ async fn ingest_window(plan: &Plan, lake: Location) -> Result<ingest::Lake> {
     .await
 }
 
-async fn calibrate_lake(plan: &Plan, lake: &ingest::Lake) -> Result<Vec<SupplyCalibration>> {
+async fn calibrate_lake(
+    plan: &Plan,
+    catalog: &Catalog,
+    lake: &ingest::Lake,
+) -> Result<Vec<SupplyCalibration>> {
     calibration::calibrate(
         &lake.ctx,
         &plan.supplies,
-        &Catalog::bundled()?,
+        catalog,
         &CalibrationOptions {
             seed: plan.seed,
             ..CalibrationOptions::default()
@@ -325,7 +329,7 @@ pub async fn calibrate(plan: &Plan) -> Result<Vec<SupplyCalibration>> {
         Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?,
     )
     .await?;
-    calibrate_lake(plan, &lake).await
+    calibrate_lake(plan, &Catalog::bundled()?, &lake).await
 }
 
 fn manifest(
@@ -415,7 +419,7 @@ pub fn simulate(input: &SimulateInput) -> Result<Simulated> {
         })?;
     let deployment = deployment::with_overrides(supply, &catalog, input.overrides)?;
     let mut batches = ingest::trace_file::read_requests(input.trace)?;
-    let of_supply = rows_of_supply(&batches, id)?;
+    let of_supply = workloads::trace::of_supply(&batches, id)?;
     if of_supply.iter().any(|b| b.num_rows() > 0) {
         batches = of_supply;
     } else {
@@ -439,27 +443,4 @@ pub fn simulate(input: &SimulateInput) -> Result<Simulated> {
         },
     )?;
     Ok(Simulated { deployment, report })
-}
-
-/// The requests whose `supply_id` is `id`.
-fn rows_of_supply(
-    batches: &[arrow::array::RecordBatch],
-    id: &str,
-) -> Result<Vec<arrow::array::RecordBatch>> {
-    use arrow::array::{AsArray, StringArray};
-    batches
-        .iter()
-        .map(|batch| {
-            let supply = batch
-                .column_by_name("supply_id")
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| {
-                    Error::Internal("a conformed requests batch has no string `supply_id`".into())
-                })?;
-            let mask = arrow::compute::kernels::cmp::eq(supply, &StringArray::new_scalar(id))
-                .context(format!("selecting the requests of supply {id}"))?;
-            arrow::compute::filter_record_batch(batch, &mask)
-                .context(format!("selecting the requests of supply {id}"))
-        })
-        .collect()
 }

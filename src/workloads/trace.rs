@@ -4,7 +4,7 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::hash::stable_hash64;
 use crate::rng::hash64;
 use crate::simulation::{Trace, TraceRequest};
@@ -86,4 +86,26 @@ pub fn from_requests(batches: &[RecordBatch], block_size: u32) -> Result<Trace> 
             })
             .collect(),
     )
+}
+
+/// The requests whose `supply_id` is `id`.
+pub fn of_supply(batches: &[RecordBatch], id: &str) -> Result<Vec<RecordBatch>> {
+    batches
+        .iter()
+        .map(|batch| {
+            let supply = batch
+                .column_by_name("supply_id")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| {
+                    Error::Internal("a conformed requests batch has no string `supply_id`".into())
+                })?;
+            let mask = arrow::compute::kernels::cmp::eq(
+                supply,
+                &arrow::array::StringArray::new_scalar(id),
+            )
+            .context(format!("selecting the requests of supply {id}"))?;
+            arrow::compute::filter_record_batch(batch, &mask)
+                .context(format!("selecting the requests of supply {id}"))
+        })
+        .collect()
 }
