@@ -14,6 +14,10 @@ use tunelake::generate::{GenerateConfig, generate};
 use tunelake::ingest::{IngestInput, ingest};
 use tunelake::storage::Location;
 
+/// The allocator of the `tunelake` binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn lake(runtime: &tokio::runtime::Runtime) -> (Location, Window) {
     let requests: u64 = std::env::var("TUNELAKE_BENCH_REQUESTS")
         .ok()

@@ -7,6 +7,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: ingest and the stages allocate and free many
+/// column buffers from several threads, and glibc's per-thread arenas kept the freed ones. On
+/// the 10M-request pipeline bench the peak RSS was 7.1 GB with glibc and 4.4 GB with mimalloc,
+/// at about the same speed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::args::Cli::parse();
     cli::terminal::init_logging(args.log_format, &args.log);

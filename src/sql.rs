@@ -17,8 +17,13 @@ use crate::error::{Context, Result};
 /// selective predicates skip decoding the other columns), and tunelake's SQL functions:
 /// `hash64(text)`, a stable 64-bit hash, so distinct-counting long string ids works on integers.
 pub fn session() -> SessionContext {
+    session_with_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// [`session`] with `partitions` partitions per plan (1 where the caller runs plans in parallel).
+pub fn session_with_partitions(partitions: usize) -> SessionContext {
     let config = SessionConfig::new()
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .with_target_partitions(partitions)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true);
     let ctx = SessionContext::new_with_config(config);
     ctx.register_udf(hash64());

@@ -12,10 +12,10 @@
 pub mod import;
 pub mod trace_file;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{SortColumn, SortOptions};
 use arrow::datatypes::{
     DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
@@ -32,12 +32,13 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::file::metadata::ParquetMetaDataReader;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{ValidationSettings, Window};
 use crate::contracts::{self, Contract};
 use crate::error::{Context, Error, Result};
-use crate::hash::stable_hash64;
+use crate::hash::{IdSet, stable_hash64};
 use crate::sql::{self, Params, Query};
 use crate::storage::Location;
 
@@ -103,7 +104,7 @@ pub async fn ingest(input: &IngestInput) -> Result<Lake> {
         ),
     ]);
     let requests_contract = contracts::requests();
-    let (mut requests, valid_requests, mut bad_requests) = read_table(
+    let (mut requests, checked_requests) = read_table(
         input,
         &requests_contract,
         sql::VALIDATE_REQUESTS,
@@ -111,25 +112,24 @@ pub async fn ingest(input: &IngestInput) -> Result<Lake> {
         Some("app_id"),
     )
     .await?;
-    let (valid_requests, duplicates) = dedupe(valid_requests)?;
-    bad_requests.extend(duplicates);
+    let duplicates = duplicates(&checked_requests)?;
     let columns: Vec<usize> = (0..requests_contract.schema.fields().len())
         .filter(|&i| {
             !UNREAD_REQUEST_COLUMNS.contains(&requests_contract.schema.field(i).name().as_str())
         })
         .collect();
-    let valid_requests = valid_requests
-        .iter()
-        .map(|b| b.project(&columns).context("projecting requests"))
-        .collect::<Result<Vec<_>>>()?;
-    let (mut gpu_metrics, valid_gpu, bad_gpu) = read_table(
+    let (valid_requests, bad_requests) = split(checked_requests, &duplicates, &columns)?;
+    let gpu_contract = contracts::gpu_metrics();
+    let (mut gpu_metrics, checked_gpu) = read_table(
         input,
-        &contracts::gpu_metrics(),
+        &gpu_contract,
         sql::VALIDATE_GPU_METRICS,
         &params,
         None,
     )
     .await?;
+    let all_gpu_columns: Vec<usize> = (0..gpu_contract.schema.fields().len()).collect();
+    let (valid_gpu, bad_gpu) = split(checked_gpu, &[], &all_gpu_columns)?;
     let mut quarantine = Vec::new();
     for (table, report, bad) in [
         ("requests", &mut requests, bad_requests),
@@ -153,12 +153,7 @@ pub async fn ingest(input: &IngestInput) -> Result<Lake> {
             .context("requests columns")?,
     );
     register_memory(&ctx, "requests", requests_schema, valid_requests)?;
-    register_memory(
-        &ctx,
-        "gpu_metrics",
-        contracts::gpu_metrics().schema,
-        valid_gpu,
-    )?;
+    register_memory(&ctx, "gpu_metrics", gpu_contract.schema, valid_gpu)?;
     Ok(Lake {
         ctx,
         requests,
@@ -188,31 +183,39 @@ fn register_memory(
     Ok(())
 }
 
-/// One table of the window: every file fetched once, decoded and checked row by row. Returns the
-/// report, the valid rows (contract columns, in path order) and the quarantined rows (contract
-/// columns and `reason`).
+/// One table of the window: every file fetched, decoded and checked row by row in its own task (so
+/// files are validated in parallel), in path order. Returns the report and the checked rows:
+/// contract columns and `reason`, null where the row is valid.
 async fn read_table(
     input: &IngestInput,
     contract: &Contract,
     validate: Query,
     params: &Params,
-    app_column: Option<&str>,
-) -> Result<(TableIngest, Vec<RecordBatch>, Vec<RecordBatch>)> {
+    app_column: Option<&'static str>,
+) -> Result<(TableIngest, Vec<RecordBatch>)> {
     let files = list_window_files(input, contract.table).await?;
     let mut report = TableIngest::default();
     let mut skipped = Vec::new();
-    let mut valid = Vec::new();
-    let mut quarantined = Vec::new();
-    let mut decoded = futures::stream::iter(files)
-        .map(|meta| async move {
-            let url = input.lake.url_of(&meta.location);
-            let batches = read_file(&input.lake, contract, &meta, url.clone()).await;
-            (url, batches)
+    let mut checked_rows = Vec::new();
+    let mut checked = futures::stream::iter(files)
+        .map(|meta| {
+            let (input, contract, params) = (input.clone(), contract.clone(), params.clone());
+            tokio::spawn(async move {
+                let url = input.lake.url_of(&meta.location);
+                let batches = match read_file(&input.lake, &contract, &meta, url.clone()).await {
+                    Ok(batches) => batches,
+                    Err(e) => return Ok((url, Err(e))),
+                };
+                let rows = check_rows(&input, &contract, validate, &params, app_column, batches);
+                Ok((url, Ok(rows.await?)))
+            })
         })
         .buffered(FILES_IN_FLIGHT);
-    while let Some((url, batches)) = decoded.next().await {
-        let batches = match batches {
-            Ok(batches) => batches,
+    while let Some(task) = checked.next().await {
+        let joined: Result<_> = task.map_err(|e| Error::Internal(format!("ingest task: {e}")))?;
+        let (url, file) = joined?;
+        let file = match file {
+            Ok(file) => file,
             Err(e) if input.skip_bad_files => {
                 tracing::warn!(file = %url, error = %e, "skipping bad file");
                 skipped.push(SkippedFile {
@@ -224,30 +227,14 @@ async fn read_table(
             Err(e) => return Err(e),
         };
         report.files_opened.push(url);
-        for checked in check_rows(input, contract, validate, params, app_column, batches).await? {
-            report.rows_read += checked.num_rows() as u64;
-            let reason = checked.column(checked.num_columns() - 1);
-            let is_valid = arrow::compute::is_null(reason).context("classifying rows")?;
-            let rows = |mask| arrow::compute::filter_record_batch(&checked, mask);
-            let good = rows(&is_valid).context("valid rows")?;
-            if good.num_rows() > 0 {
-                valid.push(
-                    good.project(&(0..good.num_columns() - 1).collect::<Vec<_>>())
-                        .context("valid rows")?,
-                );
-            }
-            let bad = rows(&arrow::compute::not(&is_valid).context("classifying rows")?)
-                .context("quarantined rows")?;
-            if bad.num_rows() > 0 {
-                quarantined.push(bad);
-            }
-        }
+        report.rows_read += file.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        checked_rows.extend(file);
     }
     report
         .files_opened
         .extend(skipped.iter().map(|s| s.file.clone()));
     report.files_skipped = skipped;
-    Ok((report, valid, quarantined))
+    Ok((report, checked_rows))
 }
 
 /// Lists the Parquet files of `table` in the partitions of the window's dates, in path order.
@@ -385,7 +372,8 @@ async fn check_rows(
     app_column: Option<&str>,
     batches: Vec<RecordBatch>,
 ) -> Result<Vec<RecordBatch>> {
-    let ctx = sql::session();
+    // One partition: the file is one task's work, files run in parallel.
+    let ctx = sql::session_with_partitions(1);
     let raw = format!("{}_raw", contract.table);
     let table = MemTable::try_new(contract.schema.clone(), vec![batches]).context("file rows")?;
     ctx.register_table(&raw, Arc::new(table))
@@ -411,12 +399,74 @@ async fn check_rows(
     validate.collect(&ctx, params.clone()).await
 }
 
-/// Of several valid rows sharing a request id, keeps the earliest (by `ts`, then `supply_id`,
-/// `prompt_tokens`, `completion_tokens`, `e2e_ms`, nulls first, then lake order) and returns the
-/// others apart, with `reason` = `duplicate_request_id`. Ids are compared by 64-bit hash first
-/// (sorting 8 bytes a row, not the strings); only the few hashes seen twice are resolved to ids.
-fn dedupe(valid: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
-    let ids: Vec<&StringArray> = valid
+/// Splits checked rows (columns and `reason`) into the valid rows (only `columns`), less the
+/// `duplicates` (per batch, sorted row indices), and the quarantined rows (all columns and
+/// `reason`; duplicates get `duplicate_request_id`). Batches are split in parallel, each copied
+/// once, and not at all when every row is kept.
+fn split(
+    checked: Vec<RecordBatch>,
+    duplicates: &[Vec<u32>],
+    columns: &[usize],
+) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    let parts: Vec<(RecordBatch, Vec<RecordBatch>)> = checked
+        .into_par_iter()
+        .enumerate()
+        .map(|(b, batch)| {
+            let copies = duplicates.get(b).map_or(&[][..], Vec::as_slice);
+            let reason = batch.column(batch.num_columns() - 1);
+            if reason.null_count() == batch.num_rows() && copies.is_empty() {
+                return Ok((batch.project(columns).context("valid rows")?, Vec::new()));
+            }
+            let is_valid = arrow::compute::is_null(reason).context("classifying rows")?;
+            let keep: BooleanArray = is_valid
+                .iter()
+                .enumerate()
+                .map(|(r, valid)| {
+                    Some(valid == Some(true) && copies.binary_search(&(r as u32)).is_err())
+                })
+                .collect();
+            let valid = arrow::compute::filter_record_batch(&batch, &keep).context("valid rows")?;
+            let is_bad = arrow::compute::not(&is_valid).context("classifying rows")?;
+            let mut bad = vec![
+                arrow::compute::filter_record_batch(&batch, &is_bad).context("quarantined rows")?,
+            ];
+            if !copies.is_empty() {
+                let taken =
+                    arrow::compute::take_record_batch(&batch, &UInt32Array::from(copies.to_vec()))
+                        .context("duplicate copies")?;
+                let mut with_reason = taken.columns().to_vec();
+                *with_reason.last_mut().expect("a reason column") =
+                    Arc::new(StringArray::from(vec![
+                        "duplicate_request_id";
+                        copies.len()
+                    ]));
+                bad.push(
+                    RecordBatch::try_new(taken.schema(), with_reason)
+                        .context("duplicate copies")?,
+                );
+            }
+            bad.retain(|b| b.num_rows() > 0);
+            Ok((valid.project(columns).context("valid rows")?, bad))
+        })
+        .collect::<Result<_>>()?;
+    let mut valid = Vec::with_capacity(parts.len());
+    let mut bad = Vec::new();
+    for (v, q) in parts {
+        if v.num_rows() > 0 {
+            valid.push(v);
+        }
+        bad.extend(q);
+    }
+    Ok((valid, bad))
+}
+
+/// Of several valid rows (null `reason`) of the checked rows sharing a request id, the earliest (by
+/// `ts`, then `supply_id`, `prompt_tokens`, `completion_tokens`, `e2e_ms`, nulls first, then lake
+/// order) is kept; returns the others, as sorted row indices per batch. Ids are compared by 64-bit
+/// hash first (sorting 8 bytes a row, not the strings); only the few hashes seen twice are
+/// resolved to ids.
+fn duplicates(checked: &[RecordBatch]) -> Result<Vec<Vec<u32>>> {
+    let ids: Vec<&StringArray> = checked
         .iter()
         .map(|b| {
             b.column_by_name("request_id")
@@ -424,23 +474,41 @@ fn dedupe(valid: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>
                 .ok_or_else(|| missing("requests", "request_id"))
         })
         .collect::<Result<_>>()?;
-    let mut hashes: Vec<u64> = ids
+    let valid: Vec<&dyn Array> = checked
         .iter()
-        .flat_map(|a| a.iter().map(|id| stable_hash64(id.unwrap_or_default())))
+        .map(|b| b.column(b.num_columns() - 1).as_ref())
         .collect();
-    hashes.sort_unstable();
-    let repeated: HashSet<u64> = hashes
+    let per_batch: Vec<Vec<u64>> = ids
+        .par_iter()
+        .map(|a| {
+            a.iter()
+                .map(|id| stable_hash64(id.unwrap_or_default()))
+                .collect()
+        })
+        .collect();
+    let mut hashes: Vec<u64> = per_batch
+        .iter()
+        .zip(&valid)
+        .flat_map(|(h, reason)| {
+            h.iter()
+                .enumerate()
+                .filter(|(r, _)| reason.is_null(*r))
+                .map(|(_, h)| *h)
+        })
+        .collect();
+    hashes.par_sort_unstable();
+    let repeated: IdSet<u64> = hashes
         .windows(2)
         .filter(|w| w[0] == w[1])
         .map(|w| w[0])
         .collect();
     drop(hashes);
     if repeated.is_empty() {
-        return Ok((valid, Vec::new()));
+        return Ok(Vec::new());
     }
     // (request id, ordering key, batch, row) of every row whose id hash repeats.
     let mut candidates = Vec::new();
-    for (b, (batch, ids)) in valid.iter().zip(&ids).enumerate() {
+    for (b, ((batch, ids), hashes)) in checked.iter().zip(&ids).zip(&per_batch).enumerate() {
         let column = |name: &str| {
             batch
                 .column_by_name(name)
@@ -451,9 +519,9 @@ fn dedupe(valid: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>
         let prompt = column("prompt_tokens")?.as_primitive::<Int64Type>();
         let completion = column("completion_tokens")?.as_primitive::<Int64Type>();
         let e2e = column("e2e_ms")?.as_primitive::<Float64Type>();
-        for r in 0..batch.num_rows() {
-            let id = ids.value(r);
-            if repeated.contains(&stable_hash64(id)) {
+        for (r, hash) in hashes.iter().enumerate() {
+            if valid[b].is_null(r) && repeated.contains(hash) {
+                let id = ids.value(r);
                 let e2e = e2e.is_valid(r).then(|| e2e.value(r));
                 let key = (
                     ts.value(r),
@@ -474,40 +542,16 @@ fn dedupe(valid: Vec<RecordBatch>) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>
             })
             .then((x.3, x.4).cmp(&(y.3, y.4)))
     });
-    let mut dropped: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    let mut dropped = vec![Vec::new(); checked.len()];
     for pair in candidates.windows(2) {
         if pair[0].0 == pair[1].0 {
-            dropped.entry(pair[1].3).or_default().push(pair[1].4 as u32);
+            dropped[pair[1].3].push(pair[1].4 as u32);
         }
     }
-    drop(candidates);
-    let mut duplicates = Vec::new();
-    let mut kept = Vec::with_capacity(valid.len());
-    for (b, batch) in valid.iter().enumerate() {
-        let Some(rows) = dropped.get_mut(&b) else {
-            kept.push(batch.clone());
-            continue;
-        };
+    for rows in &mut dropped {
         rows.sort_unstable();
-        let copies = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows.clone()))
-            .context("duplicate copies")?;
-        let mut columns = copies.columns().to_vec();
-        columns.push(Arc::new(StringArray::from(vec![
-            "duplicate_request_id";
-            copies.num_rows()
-        ])));
-        let mut fields = copies.schema().fields().to_vec();
-        fields.push(Arc::new(Field::new("reason", DataType::Utf8, true)));
-        duplicates.push(
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-                .context("duplicate copies")?,
-        );
-        let keep: arrow::array::BooleanArray = (0..batch.num_rows() as u32)
-            .map(|r| Some(rows.binary_search(&r).is_err()))
-            .collect();
-        kept.push(arrow::compute::filter_record_batch(batch, &keep).context("dropping copies")?);
     }
-    Ok((kept, duplicates))
+    Ok(dropped)
 }
 
 /// A column the validation query should have produced is missing (or of another type).

@@ -350,12 +350,19 @@ pub fn cluster(
     // k cannot exceed the number of distinct points nor MAX_COMPONENTS.
     let distinct = kmeans::distinct_points(&points, (*k_range.end()).min(MAX_COMPONENTS));
     let ks = (*k_range.start()).min(distinct)..=(*k_range.end()).min(distinct);
+    // Every k is fitted in parallel (each from its own seed), then compared in order of k.
+    let fits: Vec<(usize, f64, Vec<Component>)> = ks
+        .into_par_iter()
+        .map(|k| {
+            let init = initial_components(&points, &kmeans::centroids(&points, k, seed), &floor);
+            let (components, loglik) = em(&points, init, &floor);
+            let score = -2.0 * loglik + parameters(components.len(), active) * n.ln();
+            (k, score, components)
+        })
+        .collect();
     let mut best: Option<(f64, Vec<Component>)> = None;
     let mut bic = Vec::new();
-    for k in ks {
-        let init = initial_components(&points, &kmeans::centroids(&points, k, seed), &floor);
-        let (components, loglik) = em(&points, init, &floor);
-        let score = -2.0 * loglik + parameters(components.len(), active) * n.ln();
+    for (k, score, components) in fits {
         bic.push((k, score));
         if best.as_ref().is_none_or(|b| score < b.0) {
             best = Some((score, components));

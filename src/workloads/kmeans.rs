@@ -28,8 +28,11 @@ pub(crate) fn nearest(centroids: &[Point], p: &Point) -> (usize, f64) {
 /// The centroids of the best (lowest inertia) of [`RESTARTS`] k-means++ runs on `points` (in their
 /// given order, which must be deterministic). Every draw comes from `seed` and `k`.
 pub(crate) fn centroids(points: &[Point], k: usize, seed: u64) -> Vec<Point> {
-    (0..RESTARTS)
+    let runs: Vec<(Vec<Point>, f64)> = (0..RESTARTS)
+        .into_par_iter()
         .map(|r| lloyd(points, k, seed, k as u64 * 1000 + r))
+        .collect();
+    runs.into_iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(c, _)| c)
         .unwrap_or_default()

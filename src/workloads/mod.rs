@@ -3,16 +3,19 @@
 //! the simulator and the report.
 //!
 //! Two streaming passes over `sql/workloads/requests.sql` (over the ingested window, in memory), one
-//! batch at a time and in any order (neither depends on it, so the query's sort is skipped):
-//! 1. count how many requests of the window carry each prefix id, and keep a deterministic sample
-//!    of at most [`SAMPLE_SIZE`] requests (the smallest hashes of (seed, request_id), independent of
-//!    batch boundaries and thread count); its [`FeatureVector`]s are clustered by
-//!    [`gmm::cluster`]: a full-covariance Gaussian mixture with the number of components chosen by
-//!    BIC in [`K_RANGE`], components grouped into classes by the modes of the density (see
-//!    [`gmm`] for why not k-means);
+//! batch at a time per partition of the plan, the partitions in parallel and in any order (neither
+//! pass depends on it, so the query's sort is skipped; each partition folds its own state and the
+//! states merge into the same result for any split):
+//! 1. collect the window's prefix ids (the shared ones are those that repeat), and keep a
+//!    deterministic sample of at most [`SAMPLE_SIZE`] requests (the smallest hashes of (seed,
+//!    request_id), independent of batch boundaries and thread count); its [`FeatureVector`]s are
+//!    clustered by [`gmm::cluster`]: a full-covariance Gaussian mixture with the number of
+//!    components chosen by BIC in [`K_RANGE`], components grouped into classes by the modes of the
+//!    density (see [`gmm`] for why not k-means);
 //! 2. every request is assigned to its class and folded into per-class accumulators; only its
-//!    arrival time is kept (to measure inter-arrival times in order). [`Workloads::traffic`] assigns the same classes
-//!    (same model, same window-wide prefix counts) to a supply's requests for the search.
+//!    arrival time is kept (to measure inter-arrival times in order). [`Workloads::traffic`]
+//!    assigns the same classes (same model, same window-wide shared prefixes) to a supply's
+//!    requests for the search.
 //!
 //! **Shared prefix.** A request's shared-prefix tokens are the largest of: its `cached_tokens`; its
 //! leading `prefix_block_hashes` blocks that at least one other request of the window also carries
@@ -21,7 +24,8 @@
 //! keeps the feature symmetric: the first request of a popular document looks like the others, so
 //! it lands in the same class. The per-class prefix-sharing ratio is therefore an upper bound on
 //! what a prefix cache saves (one prefill per distinct prefix is unavoidable). Sources without any
-//! of these columns (Azure) get 0. Memory: one counter per distinct prefix id in the window.
+//! of these columns (Azure) get 0. Memory: one entry per prefix id carried, while pass 1 sorts
+//! them; then one per shared id.
 //!
 //! **Session feature.** The fourth feature is the depth (number of requests) of the request's
 //! session rather than its turn index: a class should be a kind of traffic, and the turn index
@@ -36,7 +40,6 @@ mod stats;
 pub mod trace;
 pub mod vector;
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -45,11 +48,12 @@ use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::Window;
 use crate::error::{Context, Error, Result};
-use crate::hash::stable_hash64;
+use crate::hash::{IdSet, stable_hash64};
 use crate::rng::hash64;
 use crate::simulation::trace::Trace;
 
@@ -71,7 +75,7 @@ pub struct Workloads {
     pub mix: Mix,
     /// The window-wide prefix counts the classes were assigned with: [`Workloads::traffic`] reuses
     /// them, so a request's class does not depend on which supply's traffic it is read with.
-    counts: PrefixCounts,
+    counts: Arc<PrefixCounts>,
 }
 
 /// One request as the passes see it, borrowed from its batch.
@@ -91,25 +95,48 @@ pub(crate) struct Row<'a> {
     pub depth: i64,
 }
 
-/// How many requests of the window carry each prefix id (saturating at 2: only "shared or not"
-/// matters).
+/// The prefix ids (Mooncake block ids, hashes of `prefix_hash`) that at least two requests of the
+/// window carry: only "shared or not" matters.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PrefixCounts {
-    chains: HashMap<i64, u8>,
-    prefixes: HashMap<u64, u8>,
+    chains: IdSet<i64>,
+    prefixes: IdSet<u64>,
+}
+
+/// Every prefix id of the requests of one part of the window, one entry per request carrying it.
+#[derive(Debug, Default)]
+struct PrefixIds {
+    chains: Vec<i64>,
+    prefixes: Vec<u64>,
+}
+
+impl PrefixIds {
+    fn add(&mut self, row: &Row) {
+        if let Some((ids, _)) = row.chain {
+            self.chains.extend_from_slice(ids);
+        }
+        if let Some((h, _)) = row.prefix {
+            self.prefixes.push(h);
+        }
+    }
 }
 
 impl PrefixCounts {
-    fn add(&mut self, row: &Row) {
-        if let Some((ids, _)) = row.chain {
-            for id in ids {
-                let n = self.chains.entry(*id).or_default();
-                *n = n.saturating_add(1).min(2);
-            }
+    /// The shared ids of the whole window from the ids of its parts: sorted, an id shared is one
+    /// that repeats (sorting beats counting in a hash map with one entry per distinct id).
+    fn of(parts: Vec<PrefixIds>) -> PrefixCounts {
+        fn repeated<T: Ord + Copy + Send + std::hash::Hash + Eq>(mut ids: Vec<T>) -> IdSet<T> {
+            ids.par_sort_unstable();
+            ids.windows(2)
+                .filter(|w| w[0] == w[1])
+                .map(|w| w[0])
+                .collect()
         }
-        if let Some((h, _)) = row.prefix {
-            let n = self.prefixes.entry(h).or_default();
-            *n = n.saturating_add(1).min(2);
+        let (chains, prefixes): (Vec<_>, Vec<_>) =
+            parts.into_iter().map(|p| (p.chains, p.prefixes)).unzip();
+        PrefixCounts {
+            chains: repeated(chains.concat()),
+            prefixes: repeated(prefixes.concat()),
         }
     }
 
@@ -117,14 +144,11 @@ impl PrefixCounts {
     pub fn shared_tokens(&self, row: &Row) -> i64 {
         let mut shared = row.cached_tokens;
         if let Some((ids, block)) = row.chain {
-            let leading = ids
-                .iter()
-                .take_while(|id| self.chains.get(id).is_some_and(|&n| n >= 2))
-                .count() as i64;
+            let leading = ids.iter().take_while(|id| self.chains.contains(id)).count() as i64;
             shared = shared.max(leading.saturating_mul(block));
         }
         if let Some((h, tokens)) = row.prefix
-            && self.prefixes.get(&h).is_some_and(|&n| n >= 2)
+            && self.prefixes.contains(&h)
         {
             shared = shared.max(tokens);
         }
@@ -150,23 +174,53 @@ async fn requests_frame(ctx: &SessionContext, window: &Window) -> Result<DataFra
         .await
 }
 
-/// Calls `visit` for every request of the window, one batch in memory at a time, in any order:
-/// the query's final sort (by arrival) is skipped, since nothing in the characterization depends on
-/// the order (the sample keeps the smallest hashes; the accumulators sort what they need).
-async fn scan(ctx: &SessionContext, window: &Window, mut visit: impl FnMut(&Row)) -> Result<()> {
+/// Folds every request of the window into a state, one state per partition of the query's plan,
+/// each partition on its own task (in parallel), and returns the states. One batch is in memory at
+/// a time per partition. The query's final sort (by arrival) is skipped: nothing in the
+/// characterization depends on the order (the sample keeps the smallest hashes; the accumulators
+/// sort what they need), so the states merge into the same result however the rows were split.
+async fn scan<S, V>(
+    ctx: &SessionContext,
+    window: &Window,
+    init: impl Fn() -> S,
+    visit: V,
+) -> Result<Vec<S>>
+where
+    S: Send + 'static,
+    V: Fn(&mut S, &Row) + Send + Sync + 'static,
+{
     let (state, plan) = requests_frame(ctx, window).await?.into_parts();
     let plan = match plan {
         LogicalPlan::Sort(sort) => Arc::unwrap_or_clone(sort.input),
         plan => plan,
     };
-    let mut stream = DataFrame::new(state, plan)
-        .execute_stream()
+    let streams = DataFrame::new(state, plan)
+        .execute_stream_partitioned()
         .await
         .context(QUERY.path)?;
-    while let Some(batch) = stream.next().await {
-        visit_batch(&batch.context(QUERY.path)?, &mut visit)?;
+    let visit = Arc::new(visit);
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let (visit, mut folded) = (visit.clone(), init());
+            tokio::spawn(async move {
+                while let Some(batch) = stream.next().await {
+                    visit_batch(&batch.context(QUERY.path)?, &mut |row: &Row| {
+                        visit(&mut folded, row)
+                    })?;
+                }
+                Ok::<S, Error>(folded)
+            })
+        })
+        .collect();
+    let mut states = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        states.push(
+            task.await
+                .map_err(|e| Error::Internal(format!("workloads scan: {e}")))??,
+        );
     }
-    Ok(())
+    Ok(states)
 }
 
 /// Calls `visit` for every row of one batch of the query; a column of an unexpected type is an
@@ -255,12 +309,12 @@ struct SampledRow {
 
 /// The deterministic clustering sample: the [`SAMPLE_SIZE`] requests with the smallest hash of
 /// (seed, request_id), in that hash order. Bounded memory: the candidate list is pruned to the
-/// current bottom-k whenever it doubles.
+/// current bottom-k whenever it doubles. Samples of parts of the window merge into the sample of
+/// the whole.
 struct Sample {
     seed: u64,
-    rows: Vec<(u64, u64, SampledRow)>,
+    rows: Vec<(u64, SampledRow)>,
     threshold: u64,
-    seq: u64,
 }
 
 impl Sample {
@@ -269,13 +323,11 @@ impl Sample {
             seed,
             rows: Vec::new(),
             threshold: u64::MAX,
-            seq: 0,
         }
     }
 
     fn offer(&mut self, row: &Row) {
         let h = hash64(stable_hash64(row.request_id) ^ hash64(self.seed));
-        self.seq += 1;
         if h <= self.threshold {
             let kept = SampledRow {
                 prompt_tokens: row.prompt_tokens,
@@ -285,15 +337,23 @@ impl Sample {
                 chain: row.chain.map(|(ids, block)| (ids.to_vec(), block)),
                 depth: row.depth,
             };
-            self.rows.push((h, self.seq, kept));
+            self.rows.push((h, kept));
             if self.rows.len() >= 2 * SAMPLE_SIZE {
                 self.prune();
             }
         }
     }
 
+    fn merge(&mut self, other: Sample) {
+        self.rows.extend(other.rows);
+        self.prune();
+    }
+
+    /// Keeps the bottom [`SAMPLE_SIZE`]; equal hashes (a 64-bit collision) are ordered by the
+    /// row's content, so the sample does not depend on the order rows arrived in.
     fn prune(&mut self) {
-        self.rows.sort_by_key(|&(h, seq, _)| (h, seq));
+        self.rows
+            .sort_by(|(ha, a), (hb, b)| ha.cmp(hb).then_with(|| a.key().cmp(&b.key())));
         self.rows.truncate(SAMPLE_SIZE);
         if self.rows.len() == SAMPLE_SIZE {
             self.threshold = self.rows[SAMPLE_SIZE - 1].0;
@@ -304,7 +364,7 @@ impl Sample {
         self.prune();
         self.rows
             .iter()
-            .map(|(_, _, s)| {
+            .map(|(_, s)| {
                 counts.features(&Row {
                     request_id: "",
                     ts: 0,
@@ -322,6 +382,30 @@ impl Sample {
     }
 }
 
+impl SampledRow {
+    /// Everything the row keeps, as an ordering key.
+    #[allow(clippy::type_complexity)]
+    fn key(
+        &self,
+    ) -> (
+        i64,
+        i64,
+        i64,
+        i64,
+        Option<(u64, i64)>,
+        Option<&(Vec<i64>, i64)>,
+    ) {
+        (
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cached_tokens,
+            self.depth,
+            self.prefix,
+            self.chain.as_ref(),
+        )
+    }
+}
+
 /// Characterizes the window's `requests` in `ctx`: clusters, names and describes the workload
 /// classes, with k chosen automatically in [`K_RANGE`]. Every random draw derives from `seed`.
 pub async fn characterize(ctx: &SessionContext, window: &Window, seed: u64) -> Result<Workloads> {
@@ -336,13 +420,23 @@ pub async fn characterize_with(
     seed: u64,
     k_range: RangeInclusive<usize>,
 ) -> Result<Workloads> {
-    let mut sample = Sample::new(seed);
-    let mut counts = PrefixCounts::default();
-    scan(ctx, window, |row| {
-        counts.add(row);
-        sample.offer(row);
-    })
+    let parts = scan(
+        ctx,
+        window,
+        || (PrefixIds::default(), Sample::new(seed)),
+        |(ids, sample), row| {
+            ids.add(row);
+            sample.offer(row);
+        },
+    )
     .await?;
+    let mut sample = Sample::new(seed);
+    let mut ids = Vec::with_capacity(parts.len());
+    for (part_ids, part_sample) in parts {
+        ids.push(part_ids);
+        sample.merge(part_sample);
+    }
+    let counts = Arc::new(PrefixCounts::of(ids));
     let sample = sample.features(&counts);
     if sample.is_empty() {
         return Ok(Workloads {
@@ -352,13 +446,20 @@ pub async fn characterize_with(
             counts,
         });
     }
-    let model = cluster(&sample, k_range, seed)?;
-    let mut acc = stats::Accumulator::new(&model);
-    scan(ctx, window, |row| {
-        let shared = counts.shared_tokens(row);
-        acc.add(row, shared, model.assign(&counts.features(row)));
+    let model = Arc::new(cluster(&sample, k_range, seed)?);
+    let parts = scan(ctx, window, || stats::Accumulator::new(&model), {
+        let (model, counts) = (model.clone(), counts.clone());
+        move |acc: &mut stats::Accumulator, row| {
+            let shared = counts.shared_tokens(row);
+            acc.add(row, shared, model.assign(&counts.features(row)));
+        }
     })
     .await?;
+    let mut acc = stats::Accumulator::new(&model);
+    for part in parts {
+        acc.merge(part);
+    }
+    let model = Arc::unwrap_or_clone(model);
     let (classes, mix) = acc.finish(&model);
     Ok(Workloads {
         model,

@@ -1,7 +1,7 @@
-//! Per-class description, folded request by request in arrival order (constant memory per class),
-//! and the class mix per app, supply and hour.
+//! Per-class description, folded request by request in any order (one accumulator per partition
+//! of the scan, merged at the end), and the class mix per app, supply and hour.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -9,6 +9,7 @@ use super::Row;
 use super::gmm::Model;
 use super::naming;
 use super::vector::FeatureVector;
+use crate::hash::IdMap;
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
@@ -91,6 +92,15 @@ impl LogHistogram {
         self.0[bin] += 1;
     }
 
+    fn merge(&mut self, other: &LogHistogram) {
+        if other.0.len() > self.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a += b;
+        }
+    }
+
     /// Nearest-rank percentile, at the bin's centre.
     fn percentile(&self, q: f64) -> f64 {
         let total: u64 = self.0.iter().sum();
@@ -125,9 +135,43 @@ struct ClassAcc {
     output: LogHistogram,
     /// Arrival times, sorted at the end: the passes see requests in any order.
     arrivals: Vec<i64>,
-    minutes: HashMap<i64, u64>,
+    minutes: IdMap<i64, u64>,
     hour_of_day: [u64; 24],
-    apps: BTreeMap<String, (u64, u64)>,
+    /// (requests, tokens) per (app, supply) pair index of the accumulator.
+    pairs: Vec<(u64, u64)>,
+}
+
+impl ClassAcc {
+    /// Adds `other`, whose pair `i` is this accumulator's pair `remap[i]`.
+    fn merge(&mut self, mut other: ClassAcc, remap: &[usize]) {
+        self.requests += other.requests;
+        self.tokens += other.tokens;
+        self.prompt_tokens += other.prompt_tokens;
+        self.shared_tokens += other.shared_tokens;
+        self.depth_sum += other.depth_sum;
+        self.prompt.merge(&other.prompt);
+        self.output.merge(&other.output);
+        self.arrivals.append(&mut other.arrivals);
+        for (minute, n) in other.minutes {
+            *self.minutes.entry(minute).or_default() += n;
+        }
+        for (a, b) in self.hour_of_day.iter_mut().zip(other.hour_of_day) {
+            *a += b;
+        }
+        for (i, (requests, tokens)) in other.pairs.into_iter().enumerate() {
+            let tally = pair_tally(&mut self.pairs, remap[i]);
+            tally.0 += requests;
+            tally.1 += tokens;
+        }
+    }
+}
+
+/// The (requests, tokens) tally of pair `index`, grown on first use.
+fn pair_tally(tallies: &mut Vec<(u64, u64)>, index: usize) -> &mut (u64, u64) {
+    if tallies.len() <= index {
+        tallies.resize(index + 1, (0, 0));
+    }
+    &mut tallies[index]
 }
 
 /// (app_id, supply_id, hour in hours since the epoch, class id).
@@ -178,8 +222,12 @@ impl Mix {
 /// Folds the second pass.
 pub struct Accumulator {
     classes: Vec<ClassAcc>,
-    apps: BTreeMap<String, (u64, u64)>,
-    mix: Mix,
+    /// The (app_id, supply_id) pairs seen, interned so a request costs no string allocation.
+    pairs: Vec<(String, String)>,
+    /// The pair of the previous request: requests come in runs of one app and supply.
+    last_pair: usize,
+    /// (requests, prompt tokens, completion tokens) per (pair, hour since the epoch, class).
+    cells: IdMap<(usize, i64, u16), (u64, u64, u64)>,
     first_ts: i64,
     last_ts: i64,
 }
@@ -188,16 +236,31 @@ impl Accumulator {
     pub fn new(model: &Model) -> Accumulator {
         Accumulator {
             classes: (0..model.k().max(1)).map(|_| ClassAcc::default()).collect(),
-            apps: BTreeMap::new(),
-            mix: Mix::default(),
+            pairs: Vec::new(),
+            last_pair: 0,
+            cells: IdMap::default(),
             first_ts: i64::MAX,
             last_ts: i64::MIN,
         }
     }
 
+    /// The index of the (app, supply) pair, interned on first sight.
+    fn pair(&mut self, app_id: &str, supply_id: &str) -> usize {
+        let is = |p: &(String, String)| p.0 == app_id && p.1 == supply_id;
+        if self.pairs.get(self.last_pair).is_some_and(is) {
+            return self.last_pair;
+        }
+        self.last_pair = self.pairs.iter().position(is).unwrap_or_else(|| {
+            self.pairs.push((app_id.to_string(), supply_id.to_string()));
+            self.pairs.len() - 1
+        });
+        self.last_pair
+    }
+
     /// Adds one request of class `class` (1..=k) with `shared_tokens` prompt tokens in shared
     /// prefixes; rows may come in any order.
     pub fn add(&mut self, row: &Row, shared_tokens: i64, class: u16) {
+        let pair = self.pair(row.app_id, row.supply_id);
         let index = usize::from(class.max(1) - 1).min(self.classes.len() - 1);
         let c = &mut self.classes[index];
         let tokens = (row.prompt_tokens + row.completion_tokens) as u64;
@@ -214,18 +277,10 @@ impl Accumulator {
             .or_default() += 1;
         let hour = row.ts.div_euclid(MICROS_PER_HOUR);
         c.hour_of_day[hour.rem_euclid(24) as usize] += 1;
-        add_pair(&mut c.apps, row.app_id, tokens);
-        add_pair(&mut self.apps, row.app_id, tokens);
-        let m = self
-            .mix
-            .0
-            .entry((
-                row.app_id.to_string(),
-                row.supply_id.to_string(),
-                hour,
-                class,
-            ))
-            .or_default();
+        let tally = pair_tally(&mut c.pairs, pair);
+        tally.0 += 1;
+        tally.1 += tokens;
+        let m = self.cells.entry((pair, hour, class)).or_default();
         m.0 += 1;
         m.1 += row.prompt_tokens as u64;
         m.2 += row.completion_tokens as u64;
@@ -233,11 +288,47 @@ impl Accumulator {
         self.last_ts = self.last_ts.max(row.ts);
     }
 
+    /// Adds another partition's accumulator (of the same model): the result does not depend on
+    /// how the requests were split.
+    pub fn merge(&mut self, other: Accumulator) {
+        let remap: Vec<usize> = other
+            .pairs
+            .iter()
+            .map(|(app, supply)| self.pair(app, supply))
+            .collect();
+        for (c, o) in self.classes.iter_mut().zip(other.classes) {
+            c.merge(o, &remap);
+        }
+        for ((pair, hour, class), (requests, prompt, completion)) in other.cells {
+            let m = self.cells.entry((remap[pair], hour, class)).or_default();
+            m.0 += requests;
+            m.1 += prompt;
+            m.2 += completion;
+        }
+        self.first_ts = self.first_ts.min(other.first_ts);
+        self.last_ts = self.last_ts.max(other.last_ts);
+    }
+
+    /// Requests and tokens per app, of the classes `classes`.
+    fn apps<'a>(&self, classes: impl Iterator<Item = &'a ClassAcc>) -> BTreeMap<&str, (u64, u64)> {
+        let mut apps = BTreeMap::new();
+        for c in classes {
+            for (pair, (requests, tokens)) in c.pairs.iter().enumerate() {
+                let tally: &mut (u64, u64) = apps.entry(self.pairs[pair].0.as_str()).or_default();
+                tally.0 += requests;
+                tally.1 += tokens;
+            }
+        }
+        apps.retain(|_, (requests, _)| *requests > 0);
+        apps
+    }
+
     /// The classes (with labels from [`naming`]) and the hourly mix.
     pub fn finish(mut self, model: &Model) -> (Vec<WorkloadClass>, Mix) {
         for c in &mut self.classes {
             c.arrivals.sort_unstable();
         }
+        let all_apps = self.apps(self.classes.iter());
         let total_requests: u64 = self.classes.iter().map(|c| c.requests).sum();
         let total_tokens: u64 = self.classes.iter().map(|c| c.tokens).sum();
         let minutes = (self.last_ts.div_euclid(MICROS_PER_MINUTE)
@@ -296,13 +387,13 @@ impl Accumulator {
                     prompt_tokens: c.prompt_tokens,
                     request_share: ratio(c.requests as f64, total_requests as f64),
                     token_share: ratio(c.tokens as f64, total_tokens as f64),
-                    apps: c
-                        .apps
-                        .iter()
-                        .map(|(app, &(requests, tokens))| {
-                            let (app_requests, app_tokens) = self.apps[app];
+                    apps: self
+                        .apps(std::iter::once(c))
+                        .into_iter()
+                        .map(|(app, (requests, tokens))| {
+                            let (app_requests, app_tokens) = all_apps[app];
                             AppShare {
-                                app_id: app.clone(),
+                                app_id: app.to_string(),
                                 requests,
                                 request_share: ratio(requests as f64, app_requests as f64),
                                 token_share: ratio(tokens as f64, app_tokens as f64),
@@ -325,16 +416,15 @@ impl Accumulator {
             })
             .filter(|c| c.requests > 0)
             .collect();
-        (classes, self.mix)
-    }
-}
-
-fn add_pair(map: &mut BTreeMap<String, (u64, u64)>, key: &str, tokens: u64) {
-    if let Some(v) = map.get_mut(key) {
-        v.0 += 1;
-        v.1 += tokens;
-    } else {
-        map.insert(key.to_string(), (1, tokens));
+        let mix = Mix(self
+            .cells
+            .iter()
+            .map(|(&(pair, hour, class), &counts)| {
+                let (app, supply) = self.pairs[pair].clone();
+                ((app, supply, hour, class), counts)
+            })
+            .collect());
+        (classes, mix)
     }
 }
 

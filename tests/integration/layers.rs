@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     // Facts and primitives: pure, imported by everyone.
     ("error", &[]),
-    ("hash", &[]),
     ("rng", &[]),
+    ("hash", &["rng"]),
     ("catalog", &["error"]),
     ("knobs", &["error", "hash", "catalog"]),
     // The engine model: pure (a typed deployment and a trace in, a report out).
