@@ -39,3 +39,15 @@ impl std::hash::Hasher for IdHasher {
 
 pub type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 pub type IdSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// The values that occur more than once, found by sorting (in parallel): for tens of millions of
+/// ids this beats counting them in a hash map with one entry per distinct id.
+pub fn repeated<T: Ord + Copy + Send + std::hash::Hash>(mut values: Vec<T>) -> IdSet<T> {
+    use rayon::slice::ParallelSliceMut;
+    values.par_sort_unstable();
+    values
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect()
+}

@@ -38,7 +38,7 @@ use serde::Serialize;
 use crate::config::{ValidationSettings, Window};
 use crate::contracts::{self, Contract};
 use crate::error::{Context, Error, Result};
-use crate::hash::{IdSet, stable_hash64};
+use crate::hash::{repeated, stable_hash64};
 use crate::sql::{self, Params, Query};
 use crate::storage::Location;
 
@@ -212,8 +212,7 @@ async fn read_table(
         })
         .buffered(FILES_IN_FLIGHT);
     while let Some(task) = checked.next().await {
-        let joined: Result<_> = task.map_err(|e| Error::Internal(format!("ingest task: {e}")))?;
-        let (url, file) = joined?;
+        let (url, file) = task.map_err(|e| Error::Internal(format!("ingest task: {e}")))??;
         let file = match file {
             Ok(file) => file,
             Err(e) if input.skip_bad_files => {
@@ -474,7 +473,8 @@ fn duplicates(checked: &[RecordBatch]) -> Result<Vec<Vec<u32>>> {
                 .ok_or_else(|| missing("requests", "request_id"))
         })
         .collect::<Result<_>>()?;
-    let valid: Vec<&dyn Array> = checked
+    // `reason`, null where the row is valid.
+    let reasons: Vec<&dyn Array> = checked
         .iter()
         .map(|b| b.column(b.num_columns() - 1).as_ref())
         .collect();
@@ -486,9 +486,9 @@ fn duplicates(checked: &[RecordBatch]) -> Result<Vec<Vec<u32>>> {
                 .collect()
         })
         .collect();
-    let mut hashes: Vec<u64> = per_batch
+    let hashes: Vec<u64> = per_batch
         .iter()
-        .zip(&valid)
+        .zip(&reasons)
         .flat_map(|(h, reason)| {
             h.iter()
                 .enumerate()
@@ -496,13 +496,7 @@ fn duplicates(checked: &[RecordBatch]) -> Result<Vec<Vec<u32>>> {
                 .map(|(_, h)| *h)
         })
         .collect();
-    hashes.par_sort_unstable();
-    let repeated: IdSet<u64> = hashes
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    drop(hashes);
+    let repeated = repeated(hashes);
     if repeated.is_empty() {
         return Ok(Vec::new());
     }
@@ -520,7 +514,7 @@ fn duplicates(checked: &[RecordBatch]) -> Result<Vec<Vec<u32>>> {
         let completion = column("completion_tokens")?.as_primitive::<Int64Type>();
         let e2e = column("e2e_ms")?.as_primitive::<Float64Type>();
         for (r, hash) in hashes.iter().enumerate() {
-            if valid[b].is_null(r) && repeated.contains(hash) {
+            if reasons[b].is_null(r) && repeated.contains(hash) {
                 let id = ids.value(r);
                 let e2e = e2e.is_valid(r).then(|| e2e.value(r));
                 let key = (

@@ -48,12 +48,11 @@ use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::Window;
 use crate::error::{Context, Error, Result};
-use crate::hash::{IdSet, stable_hash64};
+use crate::hash::{IdSet, repeated, stable_hash64};
 use crate::rng::hash64;
 use crate::simulation::trace::Trace;
 
@@ -122,16 +121,8 @@ impl PrefixIds {
 }
 
 impl PrefixCounts {
-    /// The shared ids of the whole window from the ids of its parts: sorted, an id shared is one
-    /// that repeats (sorting beats counting in a hash map with one entry per distinct id).
+    /// The shared ids of the whole window from the ids of its parts: those that repeat.
     fn of(parts: Vec<PrefixIds>) -> PrefixCounts {
-        fn repeated<T: Ord + Copy + Send + std::hash::Hash + Eq>(mut ids: Vec<T>) -> IdSet<T> {
-            ids.par_sort_unstable();
-            ids.windows(2)
-                .filter(|w| w[0] == w[1])
-                .map(|w| w[0])
-                .collect()
-        }
         let (chains, prefixes): (Vec<_>, Vec<_>) =
             parts.into_iter().map(|p| (p.chains, p.prefixes)).unzip();
         PrefixCounts {
@@ -298,6 +289,7 @@ fn visit_batch(batch: &RecordBatch, visit: &mut impl FnMut(&Row)) -> Result<()> 
 }
 
 /// What a sampled request keeps until the prefix counts are complete.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct SampledRow {
     prompt_tokens: i64,
     completion_tokens: i64,
@@ -352,8 +344,7 @@ impl Sample {
     /// Keeps the bottom [`SAMPLE_SIZE`]; equal hashes (a 64-bit collision) are ordered by the
     /// row's content, so the sample does not depend on the order rows arrived in.
     fn prune(&mut self) {
-        self.rows
-            .sort_by(|(ha, a), (hb, b)| ha.cmp(hb).then_with(|| a.key().cmp(&b.key())));
+        self.rows.sort_unstable();
         self.rows.truncate(SAMPLE_SIZE);
         if self.rows.len() == SAMPLE_SIZE {
             self.threshold = self.rows[SAMPLE_SIZE - 1].0;
@@ -379,30 +370,6 @@ impl Sample {
                 })
             })
             .collect()
-    }
-}
-
-impl SampledRow {
-    /// Everything the row keeps, as an ordering key.
-    #[allow(clippy::type_complexity)]
-    fn key(
-        &self,
-    ) -> (
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<(u64, i64)>,
-        Option<&(Vec<i64>, i64)>,
-    ) {
-        (
-            self.prompt_tokens,
-            self.completion_tokens,
-            self.cached_tokens,
-            self.depth,
-            self.prefix,
-            self.chain.as_ref(),
-        )
     }
 }
 
