@@ -38,6 +38,10 @@ pub enum Error {
     #[error("catalog {catalog}: {message}")]
     Catalog { catalog: String, message: String },
 
+    /// A model's `config.json` that cannot be read or describes an architecture tunelake cannot size.
+    #[error("model config {path}: {message}")]
+    ModelConfig { path: String, message: String },
+
     /// A name the configuration refers to (`gpu`, `model`, a draft model, `--set gpu=`) that the
     /// catalog does not have: the user's to fix.
     #[error("unknown {kind} `{name}`; known: {known}")]
@@ -110,7 +114,8 @@ impl Error {
             Error::Config { .. }
             | Error::Setting { .. }
             | Error::StorageUrl { .. }
-            | Error::NotInCatalog { .. } => 2,
+            | Error::NotInCatalog { .. }
+            | Error::ModelConfig { .. } => 2,
             _ => 1,
         }
     }

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
-use crate::catalog::Dtype;
+use crate::catalog::{Dtype, Quantization};
 use crate::error::{Error, Result};
 use crate::hash::stable_hash64;
 
@@ -133,6 +133,20 @@ impl KnobValue for KvCacheDtype {
     }
     fn show(&self) -> String {
         json!(self).as_str().unwrap_or("auto").to_string()
+    }
+}
+
+/// `auto` (the checkpoint's own format, as vLLM detects it), or a format name.
+impl KnobValue for Option<Quantization> {
+    const KIND: ValueKind = ValueKind::Text;
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "auto" => Some(None),
+            _ => text.parse().ok().map(Some),
+        }
+    }
+    fn show(&self) -> String {
+        self.map_or("auto", Quantization::name).to_string()
     }
 }
 
@@ -391,6 +405,9 @@ knobs! {
         speculative: Option<Speculative> = None, Speculative, "spec-",
             valid(v) = v.as_ref().is_none_or(|s| s.num_speculative_tokens >= 1 && !s.draft_model.is_empty()),
             "needs a draft model and at least 1 speculative token";
+        /// Weight format served (`auto`: the checkpoint's own); a format other than the checkpoint's
+        /// needs a checkpoint in `options.checkpoints`, except fp8, which vLLM quantizes at load.
+        quantization: Option<Quantization> = None, Quantization, "q-", valid(_v) = true, "";
     }
     settings_extra {
         /// The command that starts the engine today (renderers show it before and after).
@@ -410,6 +427,9 @@ knobs! {
         max_delta: std::collections::BTreeMap<Knob, f64> = Default::default(),
         /// Guardrail: hard `[min, max]` per numeric knob, whatever the lists say.
         bounds: std::collections::BTreeMap<Knob, [f64; 2]> = Default::default(),
+        /// The checkpoint (path or repo id) that serves each weight format the search may try: a
+        /// quantized model is different weights, whose quality is the user's call.
+        checkpoints: std::collections::BTreeMap<Quantization, String> = Default::default(),
     }
 }
 
@@ -540,7 +560,7 @@ mod tests {
         c.gpu_memory_utilization = 1.0;
         assert_eq!(
             c.describe(),
-            "2×H100-SXM tp1 block16 seqs256 batched8192 mem1 prefix1 chunked1 longprefill0 kv-auto spec-off"
+            "2×H100-SXM tp1 block16 seqs256 batched8192 mem1 prefix1 chunked1 longprefill0 kv-auto spec-off q-auto"
         );
         assert_eq!(c.id(), format!("{:016x}", stable_hash64(&c.describe())));
     }

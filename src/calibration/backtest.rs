@@ -59,13 +59,11 @@ pub struct Backtest {
     pub e2e: MetricError,
 }
 
-/// Replays `trace` on `deployment` (whose step model is the calibrated one). `request_overhead_ms`, a
-/// per-request cost outside the engine's step loop, is added to every predicted TTFT and E2E.
+/// Replays `trace` on `deployment` (whose step model and frontend time are the calibrated ones).
 pub fn run(
     deployment: &Deployment,
     trace: &Trace,
     mut observed: Observed,
-    request_overhead_ms: f64,
     seed: u64,
 ) -> Result<Backtest> {
     let report = simulate(
@@ -76,18 +74,10 @@ pub fn run(
             ..SimOptions::default()
         },
     )?;
-    let shift = |p: &Percentiles| Percentiles {
-        mean: p.mean + request_overhead_ms,
-        p50: p.p50 + request_overhead_ms,
-        p90: p.p90 + request_overhead_ms,
-        p95: p.p95 + request_overhead_ms,
-        p99: p.p99 + request_overhead_ms,
-        max: p.max + request_overhead_ms,
-    };
     Ok(Backtest {
         requests: trace.len(),
-        ttft: MetricError::new(&mut observed.ttft_ms, &shift(&report.ttft_ms)),
+        ttft: MetricError::new(&mut observed.ttft_ms, &report.ttft_ms),
         tpot: MetricError::new(&mut observed.tpot_ms, &report.tpot_ms),
-        e2e: MetricError::new(&mut observed.e2e_ms, &shift(&report.e2e_ms)),
+        e2e: MetricError::new(&mut observed.e2e_ms, &report.e2e_ms),
     })
 }

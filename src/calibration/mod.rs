@@ -305,7 +305,7 @@ pub fn track(
 
 impl EngineCoefficients {
     /// The simulator's linear step model with these coefficients: step = α + β·sequences + γ·prefill
-    /// tokens. (c₀ beyond one step is a per-request cost outside the engine loop; the backtest adds it.)
+    /// tokens. (c₀ beyond one step is the frontend time: [`EngineCoefficients::frontend_ms`].)
     pub fn step_model(&self, activation_reserve_gib: f64) -> StepTimeModel {
         StepTimeModel::Linear(LinearParams {
             alpha_ms: self.alpha_ms,
@@ -317,11 +317,18 @@ impl EngineCoefficients {
     }
 
     /// Puts this linear step model into `deployment` in place of its own, keeping the activation
-    /// memory the deployment reserves: how calibrated coefficients drive every simulation of a
-    /// supply (the backtest, the search).
+    /// memory the deployment reserves, and sets its frontend time: how calibrated coefficients drive
+    /// every simulation of a supply (the backtest, the search).
     pub fn install(&self, deployment: &mut Deployment) {
         let reserve = deployment.step_model.activation_reserve_bytes() / (1u64 << 30) as f64;
         deployment.step_model = self.step_model(reserve);
+        deployment.engine.frontend_ms = self.frontend_ms();
+    }
+
+    /// A request alone takes one step (α + β + γ·p) to its first token; what the measured c₀ has
+    /// beyond that is spent outside the engine loop.
+    pub fn frontend_ms(&self) -> f64 {
+        (self.request_overhead_ms - self.alpha_ms - self.beta_ms).max(0.0)
     }
 }
 

@@ -207,16 +207,10 @@ async fn calibrate_supply(
         coefficients.install(&mut deployment);
         let trace = trace::from_requests(&rows, deployment.config.block_size)?;
         if !trace.is_empty() {
-            // A request alone takes one step (α + β + γ·p) to its first token; what the measured c₀
-            // has beyond that is spent outside the engine loop.
-            let extra =
-                (coefficients.request_overhead_ms - coefficients.alpha_ms - coefficients.beta_ms)
-                    .max(0.0);
             result.backtest = Some(backtest::run(
                 &deployment,
                 &trace,
                 observed(&rows)?,
-                extra,
                 options.seed,
             )?);
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Quantization};
 use crate::error::{Error, Result};
 use crate::knobs::{EngineSettings, Knob, SearchOptions, ServingConfig};
 
@@ -94,14 +94,15 @@ impl Engine {
     }
 
     /// Whether the engine has a setting for `knob`. TGI has no block-size, prefix-caching or
-    /// chunked-prefill switch and speculates without a draft model; Triton's TensorRT-LLM models fix
+    /// chunked-prefill switch and speculates without a draft model; TensorRT-LLM serves a quantized
+    /// checkpoint only after ModelOpt has converted it, which a launch option cannot do; Triton's TensorRT-LLM models fix
     /// TP, block size, token budget, KV dtype and drafts when the engine is built, not in
     /// `config.pbtxt`; a hosted API exposes none.
     pub fn supports(self, knob: Knob) -> bool {
         use Knob::*;
         match self {
             Engine::Vllm => true,
-            Engine::Trtllm => knob != LongPrefillTokenThreshold,
+            Engine::Trtllm => !matches!(knob, LongPrefillTokenThreshold | Quantization),
             Engine::Tgi => !matches!(
                 knob,
                 BlockSize
@@ -430,6 +431,18 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
         catalog
             .model(&draft.draft_model)
             .map_err(|e| bad("speculative.draft_model", e.to_string()))?;
+    }
+    // A weight format is a different checkpoint, except FP8, which vLLM and TGI quantize at load.
+    for q in supply.options.quantization.iter().flatten() {
+        if *q != Quantization::Fp8
+            && *q != model.quantization
+            && !supply.options.checkpoints.contains_key(q)
+        {
+            return Err(bad(
+                "options.quantization",
+                format!("`{q}` weights need a checkpoint: list it in options.checkpoints"),
+            ));
+        }
     }
     for tp in std::iter::once(current.tensor_parallel_size)
         .chain(supply.options.tensor_parallel_size.iter().copied())

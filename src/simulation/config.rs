@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::step_time::StepTimeModel;
-use crate::catalog::{Dtype, GpuSpec, ModelSpec};
+use crate::catalog::{Dtype, GpuSpec, ModelSpec, Quantization};
 use crate::knobs::ServingConfig;
 use crate::{Error, Result};
 
@@ -82,6 +82,11 @@ pub struct EngineConfig {
     pub num_gpu_blocks_override: Option<u64>,
     /// Speculative acceptance, used when the configuration drafts.
     pub acceptance: Acceptance,
+    /// Time a request spends outside the engine's step loop (HTTP, tokenization, detokenization,
+    /// streaming), added to its TTFT and E2E. Default 10 ms: client-side minus server-side TTFT of
+    /// vLLM's OpenAI server measured 8.4–12.2 ms (vllm-project/vllm PR #54628); calibration fits it
+    /// from the request log where TTFT and queue time are logged.
+    pub frontend_ms: f64,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +96,7 @@ impl Default for EngineConfig {
             max_model_len: None,
             num_gpu_blocks_override: None,
             acceptance: Acceptance::default(),
+            frontend_ms: 10.0,
         }
     }
 }
@@ -163,6 +169,11 @@ impl Deployment {
         }
     }
 
+    /// The weight format served: the `quantization` knob, else the checkpoint's own.
+    pub fn quantization(&self) -> Quantization {
+        self.config.quantization.unwrap_or(self.model.quantization)
+    }
+
     pub fn kv_dtype(&self) -> Dtype {
         self.config.kv_cache_dtype.resolve(self.engine.dtype)
     }
@@ -186,20 +197,21 @@ impl Deployment {
 
     /// Number of GPU KV blocks per replica: `num_gpu_blocks_override`, or
     /// (memory × gpu_memory_utilization − weights/TP (draft included) − activation reserve) / (block
-    /// bytes / TP), where KV
-    /// heads are sharded over TP (replicated when TP exceeds the KV head count).
+    /// bytes per GPU), KV heads sharded over TP (replicated beyond the KV head count; an MLA latent
+    /// on every GPU).
     pub fn num_gpu_blocks(&self) -> Result<u64> {
         if let Some(n) = self.engine.num_gpu_blocks_override {
             return Ok(n);
         }
         let tp = self.config.tensor_parallel_size.max(1) as f64;
-        let kv_shards = tp.min(self.model.num_kv_heads as f64);
+        let kv_shards = self.model.kv_shards(self.config.tensor_parallel_size);
         // A speculative draft model lives on the same GPUs, sharded the same way.
-        let weights = (self.model.weight_bytes(self.engine.dtype)
+        let dtype = self.engine.dtype;
+        let weights = (self.model.weight_bytes(self.quantization(), dtype)
             + self
                 .draft_model
                 .as_ref()
-                .map_or(0.0, |m| m.weight_bytes(self.engine.dtype)))
+                .map_or(0.0, |m| m.weight_bytes(m.quantization, dtype)))
             / tp;
         let reserve = self.step_model.activation_reserve_bytes();
         let avail =
@@ -261,6 +273,9 @@ impl Deployment {
             if !(0.0..=1.0).contains(&a) {
                 return bad(format!("acceptance rate must be in [0, 1], got {a}"));
             }
+        }
+        if !(self.engine.frontend_ms.is_finite() && self.engine.frontend_ms >= 0.0) {
+            return bad("frontend_ms must be finite and >= 0".into());
         }
         if !(self.price_per_gpu_hour.is_finite() && self.price_per_gpu_hour >= 0.0) {
             return bad("price_per_gpu_hour must be finite and >= 0".into());

@@ -575,6 +575,8 @@ fn build_report(
 ) -> SimReport {
     let n = recs.len();
     let ms = |d: u64| d as f64 * 1e-6;
+    // A request's time outside the engine loop counts towards the latencies a client sees.
+    let frontend = dep.engine.frontend_ms;
     let makespan_ns = recs
         .iter()
         .map(|r| {
@@ -611,8 +613,8 @@ fn build_report(
                 finished += 1;
                 input_tokens += q.prompt_tokens as u64;
                 res.queue_ms = ms(r.first_sched.0 - r.arrival.0);
-                res.ttft_ms = ms(r.first_token.0 - r.arrival.0);
-                res.e2e_ms = ms(r.end.0 - r.arrival.0);
+                res.ttft_ms = ms(r.first_token.0 - r.arrival.0) + frontend;
+                res.e2e_ms = ms(r.end.0 - r.arrival.0) + frontend;
                 queue.push(res.queue_ms);
                 ttft.push(res.ttft_ms);
                 e2e.push(res.e2e_ms);
@@ -638,7 +640,7 @@ fn build_report(
                     res.queue_ms = ms(r.first_sched.0 - r.arrival.0);
                 }
                 if r.first_token != SimTime::MAX {
-                    res.ttft_ms = ms(r.first_token.0 - r.arrival.0);
+                    res.ttft_ms = ms(r.first_token.0 - r.arrival.0) + frontend;
                 }
             }
         }

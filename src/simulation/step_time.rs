@@ -7,22 +7,46 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Deployment;
 use super::time::duration_ns;
-use crate::catalog::{Dtype, GpuSpec, ModelSpec};
+use crate::catalog::{Dtype, GpuSpec, Interconnect, ModelSpec, Quantization};
 
-/// Roofline coefficients. Defaults are uncalibrated engineering guesses, documented here so a fit can
-/// replace them: kernels reach ~80 % of HBM bandwidth on large GEMV/attention reads and ~60 % of dense
-/// tensor peak on the mixed GEMMs of a serving step; NCCL/custom all-reduce reaches ~70 % of the link
-/// bandwidth; each all-reduce costs ~5 µs of latency; the scheduler, sampling and launch overhead of a
-/// vLLM v1 step with CUDA graphs is ~0.3 ms; activations, CUDA graphs and the allocator take ~1.5 GiB per GPU
-/// beyond weights (this reproduces the KV block counts logged by vLLM 0.15 on H100 within ~1 %).
+/// Roofline coefficients, each with its public source; calibration replaces them where telemetry
+/// allows. The operator figures come from Vidur's measured H100 and A100 profiles of Llama-2-7B/70B
+/// and Llama-3-8B linear layers at TP 1–4 (Agrawal et al., MLSys 2024; microsoft/vidur
+/// `data/profiling`, MIT):
+///
+/// - `compute_efficiency` 0.75 and `gemm_half_tokens` 128: a matmul of n rows (tokens) runs at
+///   0.75 · n / (n + 128) of the dense tensor peak, the best fit of this form with a max roofline to
+///   those 4,500 timings (mean |log error| 7 %): 0.6 at a 512-token prefill chunk, 0.69 at 2048, and
+///   slower per FLOP for small matmuls such as an MoE expert's share of a step or the output
+///   projection of a few sequences.
+/// - `mem_efficiency` 0.8: weight reads of 1–64-token matmuls reach 75–87 % of HBM bandwidth (the
+///   joint fit gives 0.75 and 0.8 equally well).
+/// - `comm_efficiency` 0.7: a ring all-reduce reaches 70 % of the one-direction link bandwidth
+///   (Vidur's H100 DGX all-reduce profile: 290–380 GB/s bus bandwidth for 16–64 MB over 450 GB/s).
+/// - `allreduce_latency_s` 5 µs: the fixed cost of one all-reduce inside a CUDA graph, where vLLM
+///   runs its steps: 3.7–5.9 µs for messages up to 32 KB with a custom one-shot kernel on 2–8 H100s
+///   (sgl-project/sglang PR #2904), ~6 µs for NCCL's NVLS on 2 H100s with graphs (NVIDIA/nccl
+///   issue #1259); without graphs the launch adds 4–5 µs.
+/// - `step_overhead_s` 0.3 ms: scheduler, input preparation and sampling of a vLLM v1 step, mostly
+///   hidden by its persistent batch (vLLM blog, "vLLM V1: A Major Upgrade", January 2025).
+/// - `dequant_efficiency` 0.8: W4A16 kernels (Marlin) run compute-bound matmuls at about 80 % of the
+///   16-bit rate because of the dequantization (Frantar et al., "MARLIN", 2024: near-ideal speed-up
+///   at small batch, below the fp16 GEMM from batch ~128).
+/// - `activation_reserve_gib` 1.5: activations, CUDA graphs and the allocator beyond weights;
+///   reproduces the KV block counts vLLM 0.15 logged on H100 within ~1 %.
+///
+/// A step takes the longer of its memory and compute times (their overlap), plus all-reduces and
+/// the fixed overhead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RooflineParams {
     pub mem_efficiency: f64,
     pub compute_efficiency: f64,
+    pub gemm_half_tokens: f64,
     pub comm_efficiency: f64,
     pub allreduce_latency_s: f64,
     pub step_overhead_s: f64,
+    pub dequant_efficiency: f64,
     pub activation_reserve_gib: f64,
 }
 
@@ -30,10 +54,12 @@ impl Default for RooflineParams {
     fn default() -> Self {
         RooflineParams {
             mem_efficiency: 0.8,
-            compute_efficiency: 0.6,
+            compute_efficiency: 0.75,
+            gemm_half_tokens: 128.0,
             comm_efficiency: 0.7,
             allreduce_latency_s: 5e-6,
             step_overhead_s: 3e-4,
+            dequant_efficiency: 0.8,
             activation_reserve_gib: 1.5,
         }
     }
@@ -109,13 +135,25 @@ pub enum StepCost {
 pub struct RooflineCost {
     /// Weight bytes read per GPU, indexed by tokens in the step for MoE (saturates at the last entry).
     weight_bytes: Vec<f64>,
-    kv_bytes_per_token: f64,
-    flops_per_token: f64,
-    attn_flops_per_pair: f64,
+    /// KV bytes per token and GPU of the full-attention layers.
+    kv_full_bytes: f64,
+    /// Sliding-window layers: KV bytes per token and GPU, and the window.
+    kv_sliding: Option<(f64, f64)>,
+    /// Matmul FLOPs per token and GPU outside the routed experts.
+    dense_flops: f64,
+    /// Routed-expert FLOPs per token and GPU.
+    expert_flops: f64,
+    /// Share of the step's tokens one expert's matmul sees (k / E).
+    expert_share: f64,
+    lm_head_flops: f64,
+    attn_full_flops: f64,
+    attn_sliding_flops: f64,
     inv_bw: f64,
     inv_flops: f64,
+    half_tokens: f64,
+    allreduces: f64,
+    allreduce_s: f64,
     comm_s_per_token: f64,
-    comm_fixed_s: f64,
     overhead_s: f64,
 }
 
@@ -124,10 +162,11 @@ impl StepCost {
     /// fitted to the deployment's own model; for another one (a speculative draft) its coefficients
     /// are scaled by the ratio of weight bytes, since small-batch steps are bound by reading weights.
     pub fn new(dep: &Deployment, model: &ModelSpec) -> StepCost {
+        let dtype = dep.engine.dtype;
         match &dep.step_model {
             StepTimeModel::Linear(p) if model.id != dep.model.id => {
-                let r =
-                    model.weight_bytes(dep.engine.dtype) / dep.model.weight_bytes(dep.engine.dtype);
+                let r = model.weight_bytes(model.quantization, dtype)
+                    / dep.model.weight_bytes(dep.quantization(), dtype);
                 StepCost::Linear(LinearParams {
                     alpha_ms: p.alpha_ms * r,
                     beta_ms: p.beta_ms * r,
@@ -137,14 +176,22 @@ impl StepCost {
                 })
             }
             StepTimeModel::Linear(p) => StepCost::Linear(p.clone()),
-            StepTimeModel::Roofline(p) => StepCost::Roofline(RooflineCost::new(
-                p,
-                &dep.gpu,
-                model,
-                dep.config.tensor_parallel_size,
-                dep.engine.dtype,
-                dep.kv_dtype(),
-            )),
+            StepTimeModel::Roofline(p) => {
+                let quant = if model.id == dep.model.id {
+                    dep.quantization()
+                } else {
+                    model.quantization
+                };
+                StepCost::Roofline(RooflineCost::new(
+                    p,
+                    &dep.gpu,
+                    model,
+                    dep.config.tensor_parallel_size,
+                    quant,
+                    dtype,
+                    dep.kv_dtype(),
+                ))
+            }
         }
     }
 
@@ -176,55 +223,96 @@ impl RooflineCost {
         gpu: &GpuSpec,
         model: &ModelSpec,
         tp: u32,
+        quant: Quantization,
         dtype: Dtype,
         kv_dtype: Dtype,
     ) -> RooflineCost {
-        let g = tp.max(1) as f64;
-        let kv_shards = g.min(model.num_kv_heads as f64);
-        let weight_bytes = if model.num_experts.is_some_and(|e| e > 1) {
+        let g = f64::from(tp.max(1));
+        let weight_bytes = if model.is_moe() {
             (0..=1024u64)
-                .map(|t| model.weight_bytes_read_for_batch(dtype, t) / g)
+                .map(|t| model.weight_bytes_read(quant, dtype, t) / g)
                 .collect()
         } else {
-            vec![model.weight_bytes(dtype) / g]
+            vec![model.weight_bytes_read(quant, dtype, 1) / g]
+        };
+        let kv_per_layer = model.kv_bytes_per_token_layer(kv_dtype) / model.kv_shards(tp);
+        let (full_layers, sliding) = model.attention_layers();
+        let attn_per_layer = model.attention_flops_per_pair_layer() / g;
+        let params = model.params();
+        let (expert_flops, expert_share) = match &model.moe {
+            Some(m) => (
+                2.0 * f64::from(m.experts_per_token * m.moe_layers) * params.expert as f64 / g,
+                f64::from(m.experts_per_token) / f64::from(m.num_experts),
+            ),
+            None => (0.0, 1.0),
         };
         // NVLink figures are quoted bidirectional; a ring all-reduce streams one direction per link.
         let link = match gpu.interconnect {
-            crate::catalog::Interconnect::Nvlink => gpu.interconnect_bytes_per_s() / 2.0,
-            crate::catalog::Interconnect::Pcie => gpu.interconnect_bytes_per_s(),
+            Interconnect::Nvlink | Interconnect::Xgmi => gpu.interconnect_bytes_per_s() / 2.0,
+            Interconnect::Pcie => gpu.interconnect_bytes_per_s(),
         };
-        let n_allreduce = if tp > 1 {
-            2.0 * model.num_layers as f64
+        let allreduces = if tp > 1 {
+            2.0 * f64::from(model.num_layers)
         } else {
             0.0
         };
         let ring = 2.0 * (g - 1.0) / g;
+        let (matmul_dtype, dequant) = quant.matmul(gpu, dtype);
+        let dequant = if dequant { p.dequant_efficiency } else { 1.0 };
         RooflineCost {
             weight_bytes,
-            kv_bytes_per_token: model.kv_bytes_per_token(kv_dtype) / kv_shards,
-            flops_per_token: model.flops_per_token() / g,
-            attn_flops_per_pair: model.attention_flops(1.0) / g,
+            kv_full_bytes: f64::from(full_layers) * kv_per_layer,
+            kv_sliding: sliding
+                .map(|(layers, window)| (f64::from(layers) * kv_per_layer, f64::from(window))),
+            dense_flops: model.flops_per_token() / g - expert_flops,
+            expert_flops,
+            expert_share,
+            lm_head_flops: model.lm_head_flops() / g,
+            attn_full_flops: f64::from(full_layers) * attn_per_layer,
+            attn_sliding_flops: sliding
+                .map_or(0.0, |(layers, _)| f64::from(layers) * attn_per_layer),
             inv_bw: 1.0 / (gpu.hbm_bytes_per_s() * p.mem_efficiency),
-            inv_flops: 1.0 / (gpu.peak_flops(dtype) * p.compute_efficiency),
-            comm_s_per_token: n_allreduce * ring * model.hidden_size as f64 * dtype.bytes()
+            inv_flops: 1.0 / (gpu.peak_flops(matmul_dtype) * p.compute_efficiency * dequant),
+            half_tokens: p.gemm_half_tokens,
+            allreduces,
+            allreduce_s: p.allreduce_latency_s,
+            comm_s_per_token: ring * f64::from(model.hidden_size) * dtype.bytes()
                 / (link * p.comm_efficiency),
-            comm_fixed_s: n_allreduce * p.allreduce_latency_s,
             overhead_s: p.step_overhead_s,
         }
     }
 
+    /// Time per FLOP of a matmul of `rows` rows (tokens) relative to the peak efficiency.
+    #[inline]
+    fn slowdown(&self, rows: f64) -> f64 {
+        (rows + self.half_tokens) / rows
+    }
+
     #[inline]
     pub fn step_s(&self, s: &StepShape) -> f64 {
-        let t = s.tokens as usize;
-        let w = self.weight_bytes[t.min(self.weight_bytes.len() - 1)];
-        let bytes = w + (s.kv_tokens as f64 + s.tokens as f64) * self.kv_bytes_per_token;
-        let flops =
-            s.tokens as f64 * self.flops_per_token + s.attn_pairs * self.attn_flops_per_pair;
-        let mem = bytes * self.inv_bw;
-        let comp = flops * self.inv_flops;
-        mem.max(comp)
-            + self.comm_fixed_s
-            + s.tokens as f64 * self.comm_s_per_token
+        let t = f64::from(s.tokens);
+        let w = self.weight_bytes[(s.tokens as usize).min(self.weight_bytes.len() - 1)];
+        let kv_read = s.kv_tokens as f64 + t;
+        let window = self.kv_sliding.map_or(0.0, |(bytes, window)| {
+            bytes * kv_read.min(f64::from(s.num_seqs) * window)
+        });
+        let bytes = w + kv_read * self.kv_full_bytes + window;
+        let flops = if s.tokens == 0 {
+            0.0
+        } else {
+            let seqs = f64::from(s.num_seqs.max(1));
+            let sliding_pairs = self
+                .kv_sliding
+                .map_or(0.0, |(_, w)| s.attn_pairs.min(t * w));
+            (self.dense_flops * t
+                + self.attn_full_flops * s.attn_pairs
+                + self.attn_sliding_flops * sliding_pairs)
+                * self.slowdown(t)
+                + self.expert_flops * t * self.slowdown(t * self.expert_share)
+                + self.lm_head_flops * seqs * self.slowdown(seqs)
+        };
+        (bytes * self.inv_bw).max(flops * self.inv_flops)
+            + self.allreduces * (self.allreduce_s + t * self.comm_s_per_token)
             + self.overhead_s
     }
 }

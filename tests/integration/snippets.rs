@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use tunelake::catalog::Catalog;
+use tunelake::catalog::{Catalog, Quantization};
 use tunelake::config::{Engine, Supply};
 use tunelake::deployment;
 use tunelake::knobs::{Knob, KvCacheDtype, ServingConfig, Speculative};
@@ -129,6 +129,13 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
             "speculative",
             ServingConfig {
                 speculative: Some(spec.clone()),
+                ..base.clone()
+            },
+        ),
+        (
+            "quantization",
+            ServingConfig {
+                quantization: Some(Quantization::Fp8),
                 ..base.clone()
             },
         ),
@@ -459,4 +466,50 @@ fn golden_snippets() {
             assert_eq!(f.text, golden, "{} differs from its golden file", f.name);
         }
     }
+}
+
+/// A weight format with its own checkpoint is served by swapping the model path (vLLM and TGI read
+/// the format from the checkpoint); FP8 without one is quantized at load (`--quantization fp8`).
+#[test]
+fn quantized_checkpoints_replace_the_served_model() {
+    let catalog = Catalog::bundled().unwrap();
+    let mut s = supply(Engine::Vllm, None);
+    s.options.checkpoints.insert(
+        Quantization::Awq,
+        "/models/Llama-3.1-70B-Instruct-AWQ".into(),
+    );
+    let before = deployment::current(&s).unwrap();
+    let target = Target {
+        supply: &s,
+        catalog: &catalog,
+    };
+    let render = |engine: Engine, q: Quantization| {
+        let after = ServingConfig {
+            quantization: Some(q),
+            ..before.clone()
+        };
+        let text = render::for_engine(engine).render(&target, &before, &after)[0]
+            .text
+            .clone();
+        let active: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        active.join("\n")
+    };
+    let awq = render(Engine::Vllm, Quantization::Awq);
+    assert!(
+        awq.contains("/models/Llama-3.1-70B-Instruct-AWQ")
+            && !awq.contains("meta-llama/Llama-3.1-70B-Instruct ")
+            && !awq.contains("--quantization"),
+        "{awq}"
+    );
+    let fp8 = render(Engine::Vllm, Quantization::Fp8);
+    assert!(
+        fp8.contains("--quantization fp8") && fp8.contains("meta-llama/Llama-3.1-70B-Instruct"),
+        "{fp8}"
+    );
+    let tgi = render(Engine::Tgi, Quantization::Awq);
+    assert!(
+        tgi.contains("--model-id /models/Llama-3.1-70B-Instruct-AWQ")
+            && !tgi.contains("--quantize"),
+        "{tgi}"
+    );
 }

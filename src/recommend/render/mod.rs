@@ -8,7 +8,7 @@ mod triton;
 mod trtllm;
 mod vllm;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Quantization};
 use crate::config::{Engine, Supply};
 use crate::knobs::{Knob, ServingConfig};
 
@@ -185,6 +185,15 @@ impl CommandLine {
         self.0.push(if value { on } else { off }.to_string());
     }
 
+    /// Serves the weights of `after` where the command serves those of `before` (the model path,
+    /// positional or a flag's value).
+    fn swap_checkpoint(&mut self, supply: &Supply, before: &ServingConfig, after: &ServingConfig) {
+        let (old, new) = (checkpoint(supply, before), checkpoint(supply, after));
+        for t in self.0.iter_mut().filter(|t| *t == old) {
+            *t = new.to_string();
+        }
+    }
+
     /// One token per line after the program and its positional arguments, joined by `\`.
     fn pretty(&self) -> String {
         let mut out = String::new();
@@ -196,6 +205,22 @@ impl CommandLine {
         }
         out
     }
+}
+
+/// The weights `config` serves: the checkpoint the supply lists for its weight format, else the
+/// supply's model.
+fn checkpoint<'a>(supply: &'a Supply, config: &ServingConfig) -> &'a str {
+    config
+        .quantization
+        .and_then(|q| supply.options.checkpoints.get(&q))
+        .map_or(supply.model.as_str(), String::as_str)
+}
+
+/// Whether `config` quantizes its checkpoint at load (vLLM's and TGI's online FP8).
+fn quantizes_at_load(supply: &Supply, config: &ServingConfig) -> Option<Quantization> {
+    config
+        .quantization
+        .filter(|q| !supply.options.checkpoints.contains_key(q))
 }
 
 /// Single-quotes `text` for a POSIX shell.

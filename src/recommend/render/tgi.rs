@@ -4,7 +4,10 @@
 //! always on in its v3 engine) and speculates with n-grams or Medusa heads (`--speculate N`), not
 //! with a separate draft model, so the search leaves those knobs alone for TGI supplies.
 
-use super::{CommandLine, Renderer, SnippetFile, Target, differs, launch_script};
+use super::{
+    CommandLine, Renderer, SnippetFile, Target, differs, launch_script, quantizes_at_load,
+};
+use crate::catalog::Quantization;
 use crate::config::Engine;
 use crate::knobs::{Knob, KvCacheDtype, ServingConfig};
 
@@ -75,6 +78,15 @@ impl Renderer for Tgi {
         };
         let mut new = old.clone();
         Self::apply(&mut new, after, Some(before));
+        if differs(after, Some(before), Knob::Quantization) {
+            new.swap_checkpoint(supply, before, after);
+            new.remove(&["--quantize"], true);
+            // TGI reads a quantized checkpoint's format from its config; it quantizes to FP8 at
+            // load only when told to.
+            if let Some(Quantization::Fp8) = quantizes_at_load(supply, after) {
+                new.set(&["--quantize"], "fp8");
+            }
+        }
         vec![launch_script(
             "tgi.sh",
             "TGI launcher command (text-generation-launcher v3.3 flags)",

@@ -17,7 +17,8 @@ pub struct TrtLlm;
 pub(super) fn free_fraction(target: &Target, config: &ServingConfig) -> Option<f64> {
     let d = deployment::of(target.supply, config, target.catalog).ok()?;
     let total = d.gpu.memory_bytes();
-    let used = d.model.weight_bytes(d.engine.dtype) / d.config.tensor_parallel_size.max(1) as f64
+    let used = d.model.weight_bytes(d.quantization(), d.engine.dtype)
+        / d.config.tensor_parallel_size.max(1) as f64
         + d.step_model.activation_reserve_bytes();
     let free = total - used;
     (free > 0.0).then(|| ((total * config.gpu_memory_utilization - used) / free).clamp(0.01, 1.0))

@@ -8,7 +8,8 @@
 use serde_json::json;
 
 use super::{
-    CommandLine, Renderer, SnippetFile, Target, differs, kv_dtype_name, launch_script, shell_quote,
+    CommandLine, Renderer, SnippetFile, Target, differs, kv_dtype_name, launch_script,
+    quantizes_at_load, shell_quote,
 };
 use crate::config::Engine;
 use crate::config::Supply;
@@ -161,6 +162,13 @@ impl Renderer for Vllm {
         let mut new = old.clone();
         Self::migrate(&mut new);
         Self::apply(&mut new, after, Some(before));
+        if differs(after, Some(before), Knob::Quantization) {
+            new.swap_checkpoint(supply, before, after);
+            new.remove(&["--quantization", "-q"], true);
+            if let Some(q) = quantizes_at_load(supply, after) {
+                new.set(&["--quantization", "-q"], q.name());
+            }
+        }
         vec![launch_script(
             "vllm.sh",
             "vLLM launch command (flags as vLLM 0.33 spells them)",
