@@ -3,6 +3,7 @@
 
 use crate::catalog::Catalog;
 use crate::config::Supply;
+use crate::config::eval::CaseSpec;
 use crate::error::{Error, Result};
 use crate::knobs::{Knob, ServingConfig};
 use crate::simulation::{Deployment, Router};
@@ -109,5 +110,25 @@ pub fn with_overrides(
         key: "--set".into(),
         message: e.to_string(),
     })?;
+    Ok(d)
+}
+
+/// The deployment of an eval case: its GPU, model and TP with the engine's defaults, then the
+/// knobs, dtype, context and KV block count the case states.
+pub fn of_case(case: &CaseSpec, catalog: &Catalog) -> Result<Deployment> {
+    let setting = |e: Error| Error::Setting {
+        key: format!("case[{}]", case.id),
+        message: e.to_string(),
+    };
+    let gpu = catalog.gpu(&case.gpu).map_err(setting)?;
+    let model = catalog.model(&case.model).map_err(setting)?;
+    let mut d = Deployment::new(gpu.clone(), model, case.tensor_parallel_size, 1);
+    d.config.apply(&case.config);
+    if let Some(dtype) = case.dtype {
+        d.engine.dtype = dtype;
+    }
+    d.engine.max_model_len = case.config.max_model_len;
+    d.engine.num_gpu_blocks_override = case.num_gpu_blocks;
+    d.validate().map_err(setting)?;
     Ok(d)
 }

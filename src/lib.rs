@@ -8,6 +8,7 @@ pub mod config;
 pub mod contracts;
 pub mod deployment;
 pub mod error;
+pub mod eval;
 pub mod features;
 pub mod generate;
 pub mod hash;

@@ -11,9 +11,11 @@ use serde_json::json;
 
 use crate::calibration::{self, CalibrationOptions, SupplyCalibration};
 use crate::catalog::Catalog;
+use crate::config::eval::CasesFile;
 use crate::config::{Overrides, PipelineFile, Plan};
 use crate::deployment;
 use crate::error::{Context, Error, Result};
+use crate::eval::{self, EvalReport};
 use crate::features;
 use crate::ingest::{self, IngestInput, TableIngest};
 use crate::recommend::{self, Status, SupplyRecommendation};
@@ -443,4 +445,34 @@ pub fn simulate(input: &SimulateInput) -> Result<Simulated> {
         },
     )?;
     Ok(Simulated { deployment, report })
+}
+
+/// `tunelake eval`: each case's deployment and measured trace, scored by [`eval::evaluate`]; the
+/// `eval_cases` table and the Markdown go to `out` when given.
+pub async fn eval(cases_file: &Path, out: Option<&str>, seed: u64) -> Result<EvalReport> {
+    let file = CasesFile::load(cases_file)?;
+    let catalog = Catalog::bundled()?;
+    let cases = file
+        .cases
+        .iter()
+        .map(|spec| {
+            let deployment = deployment::of_case(spec, &catalog)?;
+            let requests = ingest::trace_file::read_trace(&spec.trace, spec.format.as_deref())?;
+            Ok(eval::Case {
+                id: spec.id.clone(),
+                group: spec.group().to_string(),
+                scored: spec.scored,
+                note: spec.note.clone(),
+                trace: workloads::trace::from_requests(&requests, deployment.config.block_size)?,
+                timings: calibration::requests::timings(&requests)?,
+                deployment,
+                request_timeout_s: spec.request_timeout_s,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let report = eval::evaluate(&cases, seed)?;
+    if let Some(out) = out {
+        output::write_eval(&Location::parse(out, None)?, &report).await?;
+    }
+    Ok(report)
 }

@@ -10,11 +10,13 @@
 //! interference out of α and β, which the simulator would otherwise count twice (once in the
 //! coefficients and again through γ when it co-schedules prefill chunks).
 
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 
 use super::EngineCoefficients;
 use super::fit::{FitOptions, LinearFit, Prior, fit_linear};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One finished request's logged timing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -24,6 +26,50 @@ pub struct RequestTiming {
     pub e2e_ms: f64,
     pub prompt_tokens: f64,
     pub output_tokens: f64,
+}
+
+/// The logged timing of every request of a `requests` table (contract columns) in arrival order,
+/// the order of its simulated trace: `None` where the request did not succeed or has no TTFT/E2E.
+pub fn timings(batches: &[RecordBatch]) -> Result<Vec<Option<RequestTiming>>> {
+    let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for b in batches {
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .ok_or_else(|| Error::Calibration(format!("requests lack `{n}`")))
+        };
+        let ts = col("ts")?.as_primitive::<TimestampMicrosecondType>();
+        let ttft = col("ttft_ms")?.as_primitive::<Float64Type>();
+        let e2e = col("e2e_ms")?.as_primitive::<Float64Type>();
+        let prompt = col("prompt_tokens")?.as_primitive::<Int64Type>();
+        let output = col("completion_tokens")?.as_primitive::<Int64Type>();
+        let status = col("status")?.as_string::<i32>();
+        for i in 0..b.num_rows() {
+            let ok = (!status.is_valid(i) || status.value(i) == "ok")
+                && ttft.is_valid(i)
+                && e2e.is_valid(i);
+            rows.push((
+                ts.value(i),
+                ok.then(|| RequestTiming {
+                    arrival_ms: 0.0,
+                    ttft_ms: ttft.value(i),
+                    e2e_ms: e2e.value(i),
+                    prompt_tokens: prompt.value(i) as f64,
+                    output_tokens: output.value(i) as f64,
+                }),
+            ));
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    let first = rows.first().map_or(0, |r| r.0);
+    Ok(rows
+        .into_iter()
+        .map(|(ts, t)| {
+            t.map(|t| RequestTiming {
+                arrival_ms: (ts - first) as f64 / 1e3,
+                ..t
+            })
+        })
+        .collect())
 }
 
 /// The regressors and response of one request's decode phase.

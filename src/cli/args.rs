@@ -94,6 +94,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Score the engine model on measured runs: predicted vs measured TTFT p50/p90 and decode time
+    /// per token, per case and as median / p90 |error|.
+    ///
+    /// CASES is a TOML file of `[[case]]` tables: a deployment (model by catalog id or config.json
+    /// path, GPU, TP, dtype, the engine's knobs, its logged KV block count) and its measured requests
+    /// (`trace`, a requests-contract Parquet/CSV or an `import` format such as `blis`). Each case is
+    /// replayed uncalibrated (the roofline's public defaults) and calibrated (the step model and
+    /// frontend time fitted on the other cases of its group, never on itself). The shipped cases:
+    /// `pipelines/eval/blis-h100.toml` (16 real vLLM runs on H100).
+    Eval {
+        /// Cases file (TOML).
+        cases: PathBuf,
+        /// Also write `eval_cases.parquet` and `eval.md` here (local path or s3://).
+        #[arg(long)]
+        out: Option<String>,
+        /// Seed of every random draw.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print the report as JSON instead of the Markdown tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the committed runs under an output location (runs without `_SUCCESS` are ignored).
     Runs {
         /// Output location: local path or s3://bucket/prefix.

@@ -69,6 +69,20 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
             };
             lake::import(format, &input, &out, &options, json).await
         }
+        Command::Eval {
+            cases,
+            out,
+            seed,
+            json,
+        } => {
+            let report = tunelake::pipeline::eval(&cases, out.as_deref(), seed).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.markdown());
+            }
+            Ok(())
+        }
         Command::Runs { out } => lake::runs(&out).await,
     }
 }

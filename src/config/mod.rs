@@ -2,6 +2,8 @@
 //! is touched. Relative paths in a pipeline file are relative to the file itself, so a pipeline runs
 //! the same from any working directory.
 
+pub mod eval;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 

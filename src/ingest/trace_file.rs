@@ -12,6 +12,25 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::contracts;
 use crate::error::{Context, Error, Result};
 
+/// The requests of a measured trace: an `import` format's file (`format`, e.g. `blis`) read without
+/// writing anything, or requests-contract Parquet/CSV.
+pub fn read_trace(path: &Path, format: Option<&str>) -> Result<Vec<RecordBatch>> {
+    let Some(name) = format else {
+        return read_requests(path);
+    };
+    let format =
+        <super::import::Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+            Error::Setting {
+                key: "format".into(),
+                message: format!(
+                    "`{name}` is not an import format (azure, mooncake, inferno, burstgpt, blis)"
+                ),
+            }
+        })?;
+    let imported = super::import::read(format, path, &Default::default())?;
+    Ok(imported.requests.into_iter().collect())
+}
+
 /// Reads and conforms every request of `path`.
 pub fn read_requests(path: &Path) -> Result<Vec<RecordBatch>> {
     let contract = contracts::requests();

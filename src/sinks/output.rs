@@ -16,7 +16,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::Result;
-use crate::sinks::tables::Table;
+use crate::eval::EvalReport;
+use crate::sinks::tables::{Table, eval_cases};
 use crate::storage::Location;
 use crate::storage::parquet::write_file;
 
@@ -78,6 +79,14 @@ pub async fn commit(out: &Location, run: &RunOutputs<'_>) -> Result<()> {
     )
     .await?;
     out.put(&success, bytes::Bytes::new()).await
+}
+
+/// Writes `tunelake eval`'s `eval_cases.parquet` and `eval.md` under `out`.
+pub async fn write_eval(out: &Location, report: &EvalReport) -> Result<()> {
+    let table = eval_cases(report)?;
+    write_file(out, "eval_cases.parquet", &table.schema, &table.batches).await?;
+    out.put(&out.child("eval.md"), report.markdown().into())
+        .await
 }
 
 /// Deletes every object at or below `prefix`.

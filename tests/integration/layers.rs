@@ -56,6 +56,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "workloads",
         ],
     ),
+    // Fidelity of the engine model on measured runs, uncalibrated and calibrated.
+    (
+        "eval",
+        &["error", "catalog", "knobs", "simulation", "calibration"],
+    ),
     (
         "search",
         &[
@@ -113,6 +118,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "features",
             "workloads",
             "calibration",
+            "eval",
             "search",
             "recommend",
         ],

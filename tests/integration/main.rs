@@ -4,6 +4,7 @@
 mod calibration;
 mod catalog;
 mod cli;
+mod eval;
 mod fixture;
 mod generate;
 mod golden;

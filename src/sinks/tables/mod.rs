@@ -4,6 +4,7 @@
 //! them before they are written. The README's list of tables is tested against [`definitions`].
 
 mod calibration;
+mod eval;
 mod features;
 mod recommend;
 mod search;
@@ -24,6 +25,7 @@ use crate::search::SearchResult;
 use crate::workloads::Workloads;
 
 pub use calibration::calibration;
+pub use eval::eval_cases;
 pub use recommend::recommendations;
 pub use search::search;
 pub use workloads::workloads;
