@@ -83,10 +83,13 @@ pub struct GpuSpec {
     pub interconnect: Interconnect,
     /// Per-GPU interconnect bandwidth in GB/s (NVLink total, or PCIe x16 per direction).
     pub interconnect_gbps: f64,
-    /// Hourly on-demand list price per GPU in USD.
-    pub price_per_hour_usd: f64,
+    /// Hourly on-demand list price per GPU in USD; `None` where no public list price exists (the
+    /// GPU can then be costed only by a supply's own `per_gpu_hour`).
+    #[serde(default)]
+    pub price_per_hour_usd: Option<f64>,
     /// Which public price list `price_per_hour_usd` comes from.
-    pub price_source: String,
+    #[serde(default)]
+    pub price_source: Option<String>,
     /// Datasheet name / URL.
     pub source: String,
 }
@@ -328,7 +331,12 @@ fn validate_gpu(g: &GpuSpec) -> std::result::Result<(), String> {
         positive("fp8_tflops", f)?;
     }
     positive("interconnect_gbps", g.interconnect_gbps)?;
-    positive("price_per_hour_usd", g.price_per_hour_usd)?;
+    if let Some(p) = g.price_per_hour_usd {
+        positive("price_per_hour_usd", p)?;
+    }
+    if g.price_per_hour_usd.is_some() != g.price_source.is_some() {
+        return Err("price_per_hour_usd and price_source go together".into());
+    }
     Ok(())
 }
 

@@ -404,8 +404,27 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
         .options
         .gpu
         .iter()
-        .map(|g| known("options.gpu", catalog.gpu(g).map(|g| g.id.clone())))
+        .map(|g| {
+            catalog
+                .gpu(g)
+                .cloned()
+                .map_err(|e| bad("options.gpu", e.to_string()))
+        })
         .collect::<Result<Vec<_>>>()?;
+    // Another GPU is costed at its catalog list price, so the search needs one.
+    if let Some(unpriced) = options_gpu
+        .iter()
+        .find(|g| g.id != gpu && g.price_per_hour_usd.is_none())
+    {
+        return Err(bad(
+            "options.gpu",
+            format!(
+                "{} has no list price in the catalog, so the search cannot cost it",
+                unpriced.id
+            ),
+        ));
+    }
+    let options_gpu = options_gpu.into_iter().map(|g| g.id).collect();
     supply.gpu = Some(gpu.clone());
     supply.options.gpu = options_gpu;
     let model = catalog

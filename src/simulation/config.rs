@@ -144,14 +144,15 @@ pub struct Deployment {
 
 impl Deployment {
     /// A deployment with vLLM defaults, the default roofline step model, least-outstanding routing and
-    /// the GPU's catalog price.
+    /// the GPU's catalog price (NaN, which `validate` refuses, where the catalog has none).
     pub fn new(
         gpu: GpuSpec,
         model: ModelSpec,
         tensor_parallel_size: u32,
         replicas: u32,
     ) -> Deployment {
-        let price = gpu.price_per_hour_usd;
+        // A GPU without a list price stays unpriced until the supply's own price is set.
+        let price = gpu.price_per_hour_usd.unwrap_or(f64::NAN);
         Deployment {
             config: ServingConfig::with_engine_defaults(
                 gpu.id.clone(),
@@ -278,7 +279,10 @@ impl Deployment {
             return bad("frontend_ms must be finite and >= 0".into());
         }
         if !(self.price_per_gpu_hour.is_finite() && self.price_per_gpu_hour >= 0.0) {
-            return bad("price_per_gpu_hour must be finite and >= 0".into());
+            return bad(format!(
+                "price_per_gpu_hour must be finite and >= 0, got {} ({} has no list price in the catalog: give the supply's price.per_gpu_hour)",
+                self.price_per_gpu_hour, self.gpu.id
+            ));
         }
         self.num_gpu_blocks().map(|_| ())
     }

@@ -3,6 +3,8 @@
 use tunelake::catalog::{Catalog, Dtype, Quantization};
 use tunelake::simulation::Deployment;
 
+use crate::support::{SupplyToml, pipeline_toml};
+
 const CATALOG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/catalog");
 const BLIS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -146,9 +148,39 @@ fn required_entries_and_aliases() {
     ] {
         c.model(m).unwrap();
     }
-    for g in ["GH200", "GB200", "RTX-PRO-6000", "MI300X"] {
+    for g in ["GH200", "GB200", "RTX-PRO-6000", "MI300X", "H20"] {
         c.gpu(g).unwrap();
     }
+}
+
+/// H20 has no public list price: a supply running on it is costed by its own price, and a pipeline
+/// whose search may move another supply onto it is refused, naming the GPU.
+#[test]
+fn a_gpu_without_a_list_price_is_costed_only_by_its_supply() {
+    use tunelake::config::{Overrides, PipelineFile};
+    let c = Catalog::bundled().unwrap();
+    assert!(c.gpu("H20").unwrap().price_per_hour_usd.is_none());
+    let plan = |supply: SupplyToml| {
+        let text = pipeline_toml("[run]\nlake = \"x\"\nout = \"y\"", &[supply]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        PipelineFile::load(&path)
+            .unwrap()
+            .plan(&path, &Overrides::default(), &c)
+    };
+    let on_h20 = SupplyToml::new("s", "Llama-3.1-8B", "H20");
+    plan(on_h20.clone()).unwrap();
+    let supply = on_h20.parse();
+    let d = tunelake::deployment::current_deployment(&supply, &c).unwrap();
+    assert_eq!(d.price_per_gpu_hour, 6.88);
+    let err = plan(SupplyToml {
+        extra: "[supplies.options]\ngpu = [\"H20\"]\n".into(),
+        ..SupplyToml::new("s", "Llama-3.1-8B", "H100")
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("H20") && err.contains("list price"), "{err}");
 }
 
 /// Published parameter counts (model cards) against the counts derived from the configs: text-only
