@@ -455,16 +455,37 @@ pub async fn eval(cases_file: &Path, out: Option<&str>, seed: u64) -> Result<Eva
     let cases = file
         .cases
         .iter()
-        .map(|spec| {
+        .enumerate()
+        .map(|(i, spec)| {
             let deployment = deployment::of_case(spec, &catalog)?;
-            let requests = ingest::trace_file::read_trace(&spec.trace, spec.format.as_deref())?;
+            let block_size = deployment.config.block_size;
+            let (trace, timings) = match (&spec.trace, &spec.workload) {
+                (Some(path), _) => {
+                    let requests = ingest::trace_file::read_trace(path, spec.format.as_deref())?;
+                    (
+                        workloads::trace::from_requests(&requests, block_size)?,
+                        calibration::requests::timings(&requests)?,
+                    )
+                }
+                (None, Some(w)) => (
+                    eval::workload_trace(w, seed, i as u64, block_size)?,
+                    Vec::new(),
+                ),
+                (None, None) => {
+                    return Err(Error::Internal(format!(
+                        "case `{}` passed the cases-file checks without a trace or a workload",
+                        spec.id
+                    )));
+                }
+            };
             Ok(eval::Case {
                 id: spec.id.clone(),
                 group: spec.group().to_string(),
                 scored: spec.scored,
                 note: spec.note.clone(),
-                trace: workloads::trace::from_requests(&requests, deployment.config.block_size)?,
-                timings: calibration::requests::timings(&requests)?,
+                trace,
+                timings,
+                measured: spec.measured.as_ref().map(Into::into),
                 deployment,
                 request_timeout_s: spec.request_timeout_s,
             })

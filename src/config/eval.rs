@@ -15,6 +15,20 @@
 //! max_num_seqs = 128
 //! ```
 //!
+//! A case without a trace describes its workload instead, with the measured aggregates:
+//!
+//! ```toml
+//! [case.workload]
+//! stages = [{ rate_rps = 5, duration_s = 600 }, { rate_rps = 10, duration_s = 600 }]
+//! prompt_tokens = { mean = 590, cv = 0.2 }   # lognormal with this mean and coefficient of variation
+//! output_tokens = { mean = 247 }             # cv 0: every request the same
+//! shared_prefix = { groups = 10, tokens = 100 }
+//! [case.measured]
+//! ttft_p50_ms = 24.3
+//! ttft_p90_ms = 28.4
+//! decode_ms_per_token = 7.26
+//! ```
+//!
 //! Cases of one `group` (default: the model) are one setup measured under different loads:
 //! calibrated scores fit each case on the other scored cases of its group (leave one run out).
 
@@ -57,12 +71,67 @@ pub struct CaseSpec {
     /// False for stress runs (overloaded by design): reported, not scored, not fitted on.
     #[serde(default = "yes")]
     pub scored: bool,
-    pub trace: PathBuf,
+    /// Measured requests (Parquet/CSV, or `format`), relative to the cases file.
+    #[serde(default)]
+    pub trace: Option<PathBuf>,
     #[serde(default)]
     pub format: Option<String>,
+    /// The workload, for a case measured only in aggregate.
+    #[serde(default)]
+    pub workload: Option<WorkloadSpec>,
+    /// Measured aggregates; they replace those computed from the trace.
+    #[serde(default)]
+    pub measured: Option<MeasuredSpec>,
     /// What a reader should know about the run.
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// Poisson arrivals in rate stages, lognormal lengths, optional shared-prefix groups.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    pub stages: Vec<Stage>,
+    pub prompt_tokens: LengthSpec,
+    pub output_tokens: LengthSpec,
+    #[serde(default)]
+    pub shared_prefix: Option<SharedPrefix>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub rate_rps: f64,
+    pub duration_s: f64,
+}
+
+/// A token-count distribution: lognormal with this mean and coefficient of variation (0: constant).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LengthSpec {
+    pub mean: f64,
+    #[serde(default)]
+    pub cv: f64,
+}
+
+/// Each request opens with one of `groups` shared prompts of `tokens` tokens, uniformly.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefix {
+    pub groups: u64,
+    pub tokens: u32,
+}
+
+/// What was measured, in ms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredSpec {
+    pub ttft_p50_ms: f64,
+    pub ttft_p90_ms: f64,
+    pub decode_ms_per_token: f64,
+    /// Requests that failed.
+    #[serde(default)]
+    pub failed: usize,
 }
 
 fn one() -> u32 {
@@ -76,6 +145,57 @@ fn yes() -> bool {
 impl CaseSpec {
     pub fn group(&self) -> &str {
         self.group.as_deref().unwrap_or(&self.model)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be positive, got {v}"))
+            }
+        };
+        if self.tensor_parallel_size == 0 {
+            return Err("tensor_parallel_size must be at least 1".into());
+        }
+        if let Some(t) = self.request_timeout_s {
+            positive("request_timeout_s", t)?;
+        }
+        match (&self.trace, &self.workload) {
+            (Some(_), Some(_)) => return Err("give a trace or a workload, not both".into()),
+            (None, None) => return Err("needs a trace or a workload".into()),
+            (None, Some(_)) if self.measured.is_none() => {
+                return Err("a workload case needs [case.measured]".into());
+            }
+            _ => {}
+        }
+        if let Some(w) = &self.workload {
+            if w.stages.is_empty() {
+                return Err("workload.stages is empty".into());
+            }
+            for s in &w.stages {
+                positive("stages.rate_rps", s.rate_rps)?;
+                positive("stages.duration_s", s.duration_s)?;
+            }
+            for (name, l) in [
+                ("prompt_tokens", &w.prompt_tokens),
+                ("output_tokens", &w.output_tokens),
+            ] {
+                positive(&format!("{name}.mean"), l.mean)?;
+                if !(l.cv.is_finite() && l.cv >= 0.0) {
+                    return Err(format!("{name}.cv must be >= 0"));
+                }
+            }
+            if w.shared_prefix.as_ref().is_some_and(|p| p.groups == 0) {
+                return Err("shared_prefix.groups must be at least 1".into());
+            }
+        }
+        if let Some(m) = &self.measured {
+            positive("measured.ttft_p50_ms", m.ttft_p50_ms)?;
+            positive("measured.ttft_p90_ms", m.ttft_p90_ms)?;
+            positive("measured.decode_ms_per_token", m.decode_ms_per_token)?;
+        }
+        Ok(())
     }
 }
 
@@ -98,22 +218,9 @@ impl CasesFile {
             if !ids.insert(case.id.clone()) {
                 return Err(bad(format!("case id `{}` is used twice", case.id)));
             }
-            if case.tensor_parallel_size == 0 {
-                return Err(bad(format!(
-                    "case `{}`: tensor_parallel_size must be at least 1",
-                    case.id
-                )));
-            }
-            if case
-                .request_timeout_s
-                .is_some_and(|t| !(t.is_finite() && t > 0.0))
-            {
-                return Err(bad(format!(
-                    "case `{}`: request_timeout_s must be positive",
-                    case.id
-                )));
-            }
-            case.trace = base.join(&case.trace);
+            case.check()
+                .map_err(|m| bad(format!("case `{}`: {m}", case.id)))?;
+            case.trace = case.trace.as_ref().map(|t| base.join(t));
         }
         Ok(file)
     }

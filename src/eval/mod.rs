@@ -13,10 +13,12 @@ use serde::Serialize;
 
 use crate::calibration::requests::{RequestTiming, decode_samples, fit_step_model};
 use crate::calibration::roofline_prior;
+use crate::config::eval::{LengthSpec, MeasuredSpec, WorkloadSpec};
 use crate::error::Result;
+use crate::rng::{Rng, mix};
 use crate::simulation::{
     Deployment, LinearParams, Percentiles, RequestStatus, SimOptions, SimReport, StepTimeModel,
-    Trace, simulate,
+    Trace, TraceRequest, simulate,
 };
 
 /// One measured run.
@@ -29,9 +31,59 @@ pub struct Case {
     pub note: Option<String>,
     pub deployment: Deployment,
     pub trace: Trace,
-    /// Logged timing of each trace request, in trace order (`None`: it failed).
+    /// Logged timing of each trace request, in trace order (`None`: it failed); empty for a case
+    /// described by its workload.
     pub timings: Vec<Option<RequestTiming>>,
+    /// Measured aggregates given with the case, in place of those of `timings`.
+    pub measured: Option<Latencies>,
     pub request_timeout_s: Option<f64>,
+}
+
+impl From<&MeasuredSpec> for Latencies {
+    fn from(m: &MeasuredSpec) -> Latencies {
+        Latencies {
+            ttft_p50_ms: m.ttft_p50_ms,
+            ttft_p90_ms: m.ttft_p90_ms,
+            decode_ms_per_token: m.decode_ms_per_token,
+            failed: m.failed,
+        }
+    }
+}
+
+/// The trace of a described workload: Poisson arrivals stage by stage, lengths drawn lognormal with
+/// the given mean and coefficient of variation, and each prompt opening with one of the shared
+/// prefixes (one block hash per full `block_size`-token block), all from one seeded stream.
+pub fn workload_trace(w: &WorkloadSpec, seed: u64, stream: u64, block_size: u32) -> Result<Trace> {
+    let mut rng = Rng::new(seed, stream);
+    let draw = |rng: &mut Rng, l: &LengthSpec| {
+        let tokens = if l.cv > 0.0 {
+            let sigma2 = (1.0 + l.cv * l.cv).ln();
+            rng.lognormal(l.mean * (-sigma2 / 2.0).exp(), sigma2.sqrt())
+        } else {
+            l.mean
+        };
+        tokens.round().clamp(1.0, f64::from(u32::MAX)) as u32
+    };
+    let block = block_size.max(1);
+    let mut requests = Vec::new();
+    let mut start = 0.0;
+    for stage in &w.stages {
+        let end = start + stage.duration_s;
+        let mut t = start + rng.exp(stage.rate_rps);
+        while t < end {
+            let prompt = draw(&mut rng, &w.prompt_tokens);
+            let mut r = TraceRequest::new(t, prompt, draw(&mut rng, &w.output_tokens));
+            if let Some(p) = &w.shared_prefix {
+                let group = rng.below(p.groups);
+                let blocks = p.tokens.min(prompt) / block;
+                r.prefix_hashes = (0..u64::from(blocks)).map(|i| mix(&[group, i])).collect();
+            }
+            requests.push(r);
+            t += rng.exp(stage.rate_rps);
+        }
+        start = end;
+    }
+    Trace::new(requests)
 }
 
 /// A scored quantity.
@@ -194,11 +246,15 @@ pub fn evaluate(cases: &[Case], seed: u64) -> Result<EvalReport> {
 
 fn score(cases: &[Case], i: usize, seed: u64) -> Result<CaseResult> {
     let case = &cases[i];
-    let finished = case.timings.iter().flatten();
-    let measured = Latencies::of(
-        finished.map(|t| (t.ttft_ms, t.output_tokens, t.e2e_ms)),
-        case.timings.iter().filter(|t| t.is_none()).count(),
-    );
+    let measured = case.measured.unwrap_or_else(|| {
+        Latencies::of(
+            case.timings
+                .iter()
+                .flatten()
+                .map(|t| (t.ttft_ms, t.output_tokens, t.e2e_ms)),
+            case.timings.iter().filter(|t| t.is_none()).count(),
+        )
+    });
     let options = SimOptions {
         seed,
         scenario_id: i as u64,
@@ -287,7 +343,7 @@ fn calibrate(case: &Case, train: &[&Case], options: &SimOptions) -> Result<Optio
         d.engine.frontend_ms = 0.0;
         let report = replay(run, &d, options)?;
         for q in report.per_request.unwrap_or_default() {
-            if let Some(t) = run.timings[q.index as usize]
+            if let Some(Some(t)) = run.timings.get(q.index as usize)
                 && q.ttft_ms.is_finite()
             {
                 residuals.push(t.ttft_ms - q.ttft_ms);

@@ -118,3 +118,62 @@ async fn burstgpt_cases_are_scored() {
         "README's BurstGPT table is stale"
     );
 }
+
+/// A case described by its workload (rate stages, lengths, shared prefixes) and measured aggregates
+/// predicts what the replay of the measured trace predicts: BLIS's Llama-2-7B codegen run as
+/// SOURCE.md describes it (5 then 10 req/s for 600 s each, 592-token prompts opening with one of 10
+/// shared 100-token system prompts, 247 output tokens) against the same run replayed request by
+/// request. The described case is calibrated on the replayed one (same group); the result is the
+/// same for the same seed.
+#[tokio::test]
+async fn a_described_workload_predicts_what_its_trace_replay_predicts() {
+    let blis = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/datasets/blis-vllm-h100-replay"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.toml");
+    let common = "model = 'meta-llama/Llama-2-7b-hf'\ngpu = 'H100-SXM'\ndtype = 'fp16'\nnum_gpu_blocks = 7462\ngroup = '7b'\n";
+    let config =
+        "[case.config]\nmax_num_seqs = 128\nmax_num_batched_tokens = 2048\nmax_model_len = 4096\n";
+    std::fs::write(
+        &cases,
+        format!(
+            "[[case]]\nid = 'replayed'\n{common}trace = '{blis}/requests/20260217-155451-llama-2-7b-tp1-codegen.csv'\nformat = 'blis'\n{config}\n\
+             [[case]]\nid = 'described'\n{common}{config}\
+             [case.workload]\nstages = [{{ rate_rps = 5, duration_s = 600 }}, {{ rate_rps = 10, duration_s = 600 }}]\n\
+             prompt_tokens = {{ mean = 592 }}\noutput_tokens = {{ mean = 247 }}\nshared_prefix = {{ groups = 10, tokens = 100 }}\n\
+             [case.measured]\nttft_p50_ms = 27.24\nttft_p90_ms = 33.35\ndecode_ms_per_token = 8.34\n"
+        ),
+    )
+    .unwrap();
+    let report = tunelake::pipeline::eval(&cases, None, 7).await.unwrap();
+    let [replayed, described] = &report.cases[..] else {
+        panic!("two cases")
+    };
+    assert!(
+        (described.requests as f64 / 9000.0 - 1.0).abs() < 0.05,
+        "{}",
+        described.requests
+    );
+    for metric in Metric::ALL {
+        let (a, b) = (
+            replayed.uncalibrated.get(metric),
+            described.uncalibrated.get(metric),
+        );
+        assert!(
+            (b / a - 1.0).abs() < 0.1,
+            "{}: replayed {a}, described {b}",
+            metric.name()
+        );
+    }
+    assert_eq!(described.measured.ttft_p50_ms, 27.24);
+    assert!(described.calibrated.is_some(), "fitted on the replayed run");
+    let again = tunelake::pipeline::eval(&cases, None, 7).await.unwrap();
+    assert_eq!(again.markdown(), report.markdown());
+    // A workload case without measurements, or with a trace too, is refused.
+    let text = std::fs::read_to_string(&cases).unwrap();
+    std::fs::write(&cases, text.replace("[case.measured]", "[case.unmeasured]")).unwrap();
+    let err = tunelake::pipeline::eval(&cases, None, 7).await.unwrap_err();
+    assert!(err.to_string().contains("unmeasured"), "{err}");
+}

@@ -59,7 +59,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Fidelity of the engine model on measured runs, uncalibrated and calibrated.
     (
         "eval",
-        &["error", "catalog", "knobs", "simulation", "calibration"],
+        &[
+            "error",
+            "rng",
+            "catalog",
+            "knobs",
+            "simulation",
+            "config",
+            "calibration",
+        ],
     ),
     (
         "search",
