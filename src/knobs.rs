@@ -408,6 +408,8 @@ knobs! {
         /// Weight format served (`auto`: the checkpoint's own); a format other than the checkpoint's
         /// needs a checkpoint in `options.checkpoints`, except fp8, which vLLM quantizes at load.
         quantization: Option<Quantization> = None, Quantization, "q-", valid(_v) = true, "";
+        /// MoE experts spread whole over the TP group's GPUs instead of each split across them.
+        enable_expert_parallel: bool = false, EnableExpertParallel, "ep", valid(_v) = true, "";
     }
     settings_extra {
         /// The command that starts the engine today (renderers show it before and after).
@@ -560,7 +562,7 @@ mod tests {
         c.gpu_memory_utilization = 1.0;
         assert_eq!(
             c.describe(),
-            "2×H100-SXM tp1 block16 seqs256 batched8192 mem1 prefix1 chunked1 longprefill0 kv-auto spec-off q-auto"
+            "2×H100-SXM tp1 block16 seqs256 batched8192 mem1 prefix1 chunked1 longprefill0 kv-auto spec-off q-auto ep0"
         );
         assert_eq!(c.id(), format!("{:016x}", stable_hash64(&c.describe())));
     }

@@ -96,7 +96,7 @@ impl Engine {
     }
 
     /// Whether the engine has a setting for `knob`. TGI has no block-size, prefix-caching or
-    /// chunked-prefill switch and speculates without a draft model; TensorRT-LLM serves a quantized
+    /// chunked-prefill switch, no expert parallelism, and speculates without a draft model; TensorRT-LLM serves a quantized
     /// checkpoint only after ModelOpt has converted it, which a launch option cannot do; Triton's TensorRT-LLM models fix
     /// TP, block size, token budget, KV dtype and drafts when the engine is built, not in
     /// `config.pbtxt`; a hosted API exposes none.
@@ -112,6 +112,7 @@ impl Engine {
                     | EnableChunkedPrefill
                     | LongPrefillTokenThreshold
                     | Speculative
+                    | EnableExpertParallel
             ),
             Engine::Triton => matches!(
                 knob,
@@ -452,6 +453,14 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
         catalog
             .model(&draft.draft_model)
             .map_err(|e| bad("speculative.draft_model", e.to_string()))?;
+    }
+    if !model.is_moe()
+        && (current.enable_expert_parallel || supply.options.enable_expert_parallel.contains(&true))
+    {
+        return Err(bad(
+            "enable_expert_parallel",
+            format!("{} has no experts", model.id),
+        ));
     }
     // A weight format is a different checkpoint, except FP8, which vLLM and TGI quantize at load.
     for q in supply.options.quantization.iter().flatten() {

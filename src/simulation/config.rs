@@ -252,6 +252,12 @@ impl Deployment {
                 self.config.gpu, self.gpu.id
             ));
         }
+        if self.config.enable_expert_parallel && !self.model.is_moe() {
+            return bad(format!(
+                "enable_expert_parallel: {} has no experts",
+                self.model.id
+            ));
+        }
         match (&self.config.speculative, &self.draft_model) {
             (Some(s), None) => {
                 return bad(format!(

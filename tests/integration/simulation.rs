@@ -446,3 +446,59 @@ proptest! {
         prop_assert!(b >= a * 0.999, "budget {budget}: {a} tok/s, x2: {b} tok/s");
     }
 }
+
+/// Prefill of `tokens` tokens alone, in ms.
+fn prefill_ms(d: &Deployment, tokens: u32) -> f64 {
+    StepCost::new(d, &d.model).step_s(&StepShape {
+        num_seqs: 1,
+        decode_seqs: 0,
+        tokens,
+        prefill_tokens: tokens,
+        kv_tokens: u64::from(tokens),
+        attn_pairs: f64::from(tokens) * f64::from(tokens + 1) / 2.0,
+    }) * 1e3
+}
+
+/// Expert parallelism keeps Qwen3-30B-A3B's 768-wide experts whole on each GPU instead of 192-wide
+/// slices at TP 4, so a long prefill is faster; a single decode token pays the busiest GPU's share
+/// instead. A dense model has no experts to spread, and the engine refuses the setting.
+#[test]
+fn expert_parallelism_helps_narrow_experts_and_needs_experts() {
+    let c = Catalog::bundled().unwrap();
+    let h100 = c.gpu("H100").unwrap().clone();
+    let mut tp = Deployment::new(h100.clone(), c.model("Qwen3-30B-A3B").unwrap(), 4, 1);
+    let mut ep = tp.clone();
+    ep.config.enable_expert_parallel = true;
+    ep.validate().unwrap();
+    let (split, whole) = (prefill_ms(&tp, 4096), prefill_ms(&ep, 4096));
+    assert!(whole < 0.9 * split, "EP {whole} ms vs TP {split} ms");
+    tp.config.tensor_parallel_size = 1;
+    ep.config.tensor_parallel_size = 1;
+    assert_eq!(
+        prefill_ms(&tp, 4096),
+        prefill_ms(&ep, 4096),
+        "no effect on one GPU"
+    );
+    let mut dense = Deployment::new(h100, c.model("Llama-3.1-8B").unwrap(), 2, 1);
+    dense.config.enable_expert_parallel = true;
+    let err = dense.validate().unwrap_err().to_string();
+    assert!(err.contains("no experts"), "{err}");
+}
+
+/// Tensor parallelism splits each matmul, narrow slices run slower per FLOP, and every layer's
+/// all-reduces cost link time: a 1B model's prefill gains well under 4× from 4 GPUs, a 70B model's
+/// more (its matmuls stay wide), and neither reaches 4×.
+#[test]
+fn tensor_parallel_prefill_scales_sublinearly_for_narrow_models() {
+    let c = Catalog::bundled().unwrap();
+    let h100 = c.gpu("H100").unwrap().clone();
+    let speedup = |model: &str| {
+        let one = Deployment::new(h100.clone(), c.model(model).unwrap(), 1, 1);
+        let four = Deployment::new(h100.clone(), c.model(model).unwrap(), 4, 1);
+        prefill_ms(&one, 8192) / prefill_ms(&four, 8192)
+    };
+    let (small, large) = (speedup("Llama-3.2-1B"), speedup("Llama-3.1-70B"));
+    assert!(small < 3.0, "1B TP4 speed-up {small}");
+    assert!(large > 3.0 && large < 4.0, "70B TP4 speed-up {large}");
+    assert!(small < large - 0.3, "1B {small} vs 70B {large}");
+}

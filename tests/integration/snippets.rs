@@ -139,6 +139,13 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
                 ..base.clone()
             },
         ),
+        (
+            "enable_expert_parallel",
+            ServingConfig {
+                enable_expert_parallel: true,
+                ..base.clone()
+            },
+        ),
     ];
     let covered: Vec<&str> = singles.iter().map(|(knob, _)| *knob).collect();
     let all: Vec<&str> = Knob::ALL.iter().map(|k| k.name()).collect();

@@ -50,6 +50,14 @@ impl Renderer for TrtLlm {
         if differs(after, base, Knob::MaxNumBatchedTokens) {
             top.push(format!("max_num_tokens: {}", after.max_num_batched_tokens));
         }
+        if differs(after, base, Knob::EnableExpertParallel) {
+            let experts = if after.enable_expert_parallel {
+                after.tensor_parallel_size
+            } else {
+                1
+            };
+            top.push(format!("moe_expert_parallel_size: {experts}"));
+        }
         if differs(after, base, Knob::EnableChunkedPrefill) {
             top.push(format!(
                 "enable_chunked_prefill: {}",

@@ -129,6 +129,16 @@ impl Vllm {
                 &["--no-enable-chunked-prefill"],
             );
         }
+        // Off is vLLM's default: a full command leaves it out.
+        if differs(Knob::EnableExpertParallel) && (base.is_some() || config.enable_expert_parallel)
+        {
+            c.switch(
+                config.enable_expert_parallel,
+                "--enable-expert-parallel",
+                "--disable-expert-parallel",
+                &["-ep", "--no-enable-expert-parallel"],
+            );
+        }
         if differs(Knob::Speculative) {
             c.remove(&SPECULATIVE_FLAGS, true);
             if let Some(s) = &config.speculative {
