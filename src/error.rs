@@ -102,6 +102,17 @@ pub enum Error {
     #[error("calibration: {0}")]
     Calibration(String),
 
+    /// The API keys (file or `TUNELAKE_API_KEYS`) are unreadable or malformed.
+    #[error("API keys {source_name}: {message}")]
+    Keys {
+        source_name: String,
+        message: String,
+    },
+
+    /// The server could not listen where it was told to.
+    #[error("cannot listen on {address}: {message}")]
+    Listen { address: String, message: String },
+
     /// A broken invariant: tunelake's own fault, not the user's input.
     #[error("internal error (a bug in tunelake, please report it): {0}")]
     Internal(String),
@@ -115,7 +126,9 @@ impl Error {
             | Error::Setting { .. }
             | Error::StorageUrl { .. }
             | Error::NotInCatalog { .. }
-            | Error::ModelConfig { .. } => 2,
+            | Error::ModelConfig { .. }
+            | Error::Keys { .. }
+            | Error::Listen { .. } => 2,
             _ => 1,
         }
     }

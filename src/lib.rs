@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod recommend;
 pub mod rng;
 pub mod search;
+pub mod serve;
 pub mod simulation;
 pub mod sinks;
 pub mod sql;

@@ -2,7 +2,7 @@
 //! (simulation fanned out over candidates) → recommend → sinks. Each stage is a function from typed
 //! input to typed output; only ingest and sinks touch storage.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::calibration::{self, CalibrationOptions, SupplyCalibration};
 use crate::catalog::Catalog;
 use crate::config::eval::CasesFile;
-use crate::config::{Overrides, PipelineFile, Plan};
+use crate::config::{Overrides, PipelineFile, Plan, Supply};
 use crate::deployment;
 use crate::error::{Context, Error, Result};
 use crate::eval::{self, EvalReport};
@@ -22,6 +22,7 @@ use crate::recommend::{self, Status, SupplyRecommendation};
 use crate::search::{self, SearchInput, SearchResult, Strategy};
 use crate::simulation::{self, Deployment, SimOptions, SimReport, Slo};
 use crate::sinks::output::{self, Artifact, RunOutputs};
+use crate::sinks::report;
 use crate::sinks::tables::{self, RunResults};
 use crate::storage::Location;
 use crate::workloads;
@@ -31,6 +32,8 @@ use crate::workloads;
 pub struct RunSummary {
     pub run_id: String,
     pub out: String,
+    /// The apps whose data the run holds: those asked for, and those seen in the window.
+    pub apps: Vec<String>,
     pub rows: BTreeMap<String, usize>,
     pub requests: TableIngest,
     pub gpu_metrics: TableIngest,
@@ -112,16 +115,26 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     timings.start("workloads");
     let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
 
+    // An analysis of some apps covers the supplies that served them, and only those.
+    let apps = analysed_apps(plan, &workloads);
+    let served: BTreeSet<&str> = workloads.mix.cells().map(|c| c.supply_id).collect();
+    let supplies: Vec<Supply> = plan
+        .supplies
+        .iter()
+        .filter(|s| plan.app_ids.is_empty() || served.contains(s.id.as_str()))
+        .cloned()
+        .collect();
+
     timings.start("calibration");
     let catalog = Catalog::bundled()?;
-    let calibration = calibrate_lake(plan, &catalog, &lake).await?;
+    let calibration = calibrate_lake(plan, &supplies, &catalog, &lake).await?;
 
     timings.start("search");
     let analysis_id = recommend::stable_uuid(&[&plan.run_id, &plan.seed.to_string()]);
     let mut searches = Vec::new();
     let mut recommendations = Vec::new();
     let mut snippets = Vec::new();
-    for (supply, fitted) in plan.supplies.iter().zip(&calibration) {
+    for (supply, fitted) in supplies.iter().zip(&calibration) {
         progress.stage(&format!("search: {}", supply.id));
         let traffic = workloads
             .traffic(&lake.ctx, &plan.window, Some(&supply.id))
@@ -154,6 +167,27 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
             .context("serialising report.json")?
             .into(),
     }];
+    let supply_reports = supplies
+        .iter()
+        .zip(&recommendations)
+        .map(|(supply, recommendation)| report::SupplyReport {
+            supply,
+            recommendation,
+            search: searches.iter().find(|s| s.supply_id == supply.id),
+            snippets: snippets
+                .iter()
+                .filter(|a| a.relative.starts_with(&format!("snippets/{}/", supply.id)))
+                .collect(),
+        })
+        .collect();
+    artifacts.extend(report::artifacts(&report::ReportInput {
+        run_id: &plan.run_id,
+        analysis_id: &analysis_id,
+        window: plan.window,
+        supplies: supply_reports,
+        workloads: &workloads,
+        calibration: &calibration,
+    })?);
     artifacts.extend(snippets);
 
     timings.start("sinks");
@@ -170,6 +204,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     let mut summary = RunSummary {
         run_id: plan.run_id.clone(),
         out: plan.out.clone(),
+        apps,
         rows,
         requests: lake.requests,
         gpu_metrics: lake.gpu_metrics,
@@ -296,6 +331,13 @@ fn analyse_supply(
     })
 }
 
+/// The apps asked for and those whose requests the window holds, sorted.
+fn analysed_apps(plan: &Plan, workloads: &workloads::Workloads) -> Vec<String> {
+    let mut apps: BTreeSet<String> = plan.app_ids.iter().cloned().collect();
+    apps.extend(workloads.mix.cells().map(|c| c.app_id.to_string()));
+    apps.into_iter().collect()
+}
+
 async fn ingest_window(plan: &Plan, lake: Location) -> Result<ingest::Lake> {
     ingest::ingest(&IngestInput {
         lake,
@@ -309,12 +351,13 @@ async fn ingest_window(plan: &Plan, lake: Location) -> Result<ingest::Lake> {
 
 async fn calibrate_lake(
     plan: &Plan,
+    supplies: &[Supply],
     catalog: &Catalog,
     lake: &ingest::Lake,
 ) -> Result<Vec<SupplyCalibration>> {
     calibration::calibrate(
         &lake.ctx,
-        &plan.supplies,
+        supplies,
         catalog,
         &CalibrationOptions {
             seed: plan.seed,
@@ -331,7 +374,7 @@ pub async fn calibrate(plan: &Plan) -> Result<Vec<SupplyCalibration>> {
         Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?,
     )
     .await?;
-    calibrate_lake(plan, &Catalog::bundled()?, &lake).await
+    calibrate_lake(plan, &plan.supplies, &Catalog::bundled()?, &lake).await
 }
 
 fn manifest(
@@ -355,6 +398,7 @@ fn manifest(
         },
         "window": {"start": plan.window.start.to_rfc3339(), "end": plan.window.end.to_rfc3339()},
         "seed": plan.seed,
+        "apps": summary.apps,
         "rows": summary.rows,
         "quarantine": {"requests": quarantine(&summary.requests), "gpu_metrics": quarantine(&summary.gpu_metrics)},
         "stage_seconds": stage_seconds,

@@ -116,6 +116,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the analysis API (seed 000) and the reports of committed runs over HTTP.
+    ///
+    /// Reads committed runs from the pipeline's `out` (local or S3) and answers
+    /// `POST /v2/analysis/system_recommendations` by running the pipeline for the apps and window
+    /// asked (the same code path as `run`, committing a run). Every route but `/healthz`,
+    /// `/metrics` and `/openapi.json` needs an `X-API-Key` from the keys file, scoped to the apps
+    /// it may analyse. Plain HTTP: put TLS in a reverse proxy in front.
+    Serve(ServeFlags),
+    /// Manage the API's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// List the committed runs under an output location (runs without `_SUCCESS` are ignored).
     Runs {
         /// Output location: local path or s3://bucket/prefix.
@@ -183,6 +196,48 @@ pub enum Command {
         /// Print the import summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ServeFlags {
+    /// Pipeline file (TOML). Default: pipelines/demo.toml.
+    pub pipeline: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Keys file written by `tunelake keys create` (hashed keys with their app scopes).
+    #[arg(long, env = "TUNELAKE_API_KEYS_FILE", conflicts_with = "keys_toml")]
+    pub keys: Option<PathBuf>,
+    /// The keys file's TOML itself, for deployments that pass secrets as environment variables.
+    #[arg(long, env = "TUNELAKE_API_KEYS", hide_env_values = true)]
+    pub keys_toml: Option<String>,
+    /// Seconds a request may take: GETs past it answer 503, an analysis past it answers 202
+    /// with a Location to poll while it goes on.
+    #[arg(long, default_value_t = 120)]
+    pub request_timeout_s: u64,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub body_limit: usize,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key: prints it once and appends its SHA-256 hash and scope to the keys file (the
+    /// key itself is stored nowhere).
+    Create {
+        /// Name shown in logs and metrics instead of the key.
+        #[arg(long)]
+        name: String,
+        /// Apps the key may analyse and read (repeat, or `*` for every app).
+        #[arg(long = "app", required = true)]
+        apps: Vec<String>,
+        /// Requests per minute before the server answers 429.
+        #[arg(long, default_value_t = 60)]
+        requests_per_minute: u32,
+        /// Keys file to append to (created if missing).
+        #[arg(long, env = "TUNELAKE_API_KEYS_FILE")]
+        file: PathBuf,
     },
 }
 

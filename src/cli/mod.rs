@@ -3,6 +3,7 @@
 pub mod args;
 mod lake;
 mod run;
+mod serve;
 mod simulate;
 pub mod terminal;
 
@@ -84,5 +85,15 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Runs { out } => lake::runs(&out).await,
+        Command::Serve(flags) => serve::serve(flags).await,
+        Command::Keys {
+            command:
+                args::KeysCommand::Create {
+                    name,
+                    apps,
+                    requests_per_minute,
+                    file,
+                },
+        } => serve::create_key(&name, apps, requests_per_minute, &file),
     }
 }

@@ -55,8 +55,8 @@ fn print_summary(summary: &RunSummary) {
         quarantined
     );
     println!(
-        "  report: {}/_runs/run_id={}/report.json, snippets under snippets/<supply_id>/",
-        summary.out, summary.run_id
+        "  reports: {dir}/report.html (open in a browser), report.md, report.json; snippets under snippets/<supply_id>/",
+        dir = format_args!("{}/_runs/run_id={}", summary.out, summary.run_id)
     );
     for (s, r) in summary.search.iter().zip(&summary.analysis.recommendations) {
         println!(

@@ -236,6 +236,20 @@ async fn read_table(
     Ok((report, checked_rows))
 }
 
+/// The first date partition of the lake's `requests/` table: how far back the lake retains data.
+pub async fn oldest_request_date(lake: &Location) -> Result<Option<chrono::NaiveDate>> {
+    let listed = lake
+        .store
+        .list_with_delimiter(Some(&lake.child("requests")))
+        .await
+        .map_err(|e| lake.storage_error(e))?;
+    Ok(listed
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename()?.strip_prefix("date=")?.parse().ok())
+        .min())
+}
+
 /// Lists the Parquet files of `table` in the partitions of the window's dates, in path order.
 async fn list_window_files(input: &IngestInput, table: &str) -> Result<Vec<ObjectMeta>> {
     let mut files = Vec::new();

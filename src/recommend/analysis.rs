@@ -41,27 +41,28 @@ impl ModelError {
     }
 }
 /// The analysis response (seed 000).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Analysis {
     pub analysis_id: String,
     pub recommendations: Vec<SystemRecommendation>,
 }
 
 /// One supply's recommendation (seed 000's `SystemRecommendation`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SystemRecommendation {
     pub recommendation_id: String,
     pub target_supply_id: String,
     pub analysis_summary: String,
     pub predicted_impact: PredictedImpact,
     /// Only the changed keys; `{}` when nothing is recommended.
+    #[schema(value_type = Object)]
     pub recommended_config_snippet: Value,
 }
 
 /// Predicted changes in percent, with 95 % bootstrap intervals over the days of the window. Cost is
 /// GPU-hours × price, latency the p95 end-to-end latency, throughput the output tokens served per
 /// GPU-hour.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PredictedImpact {
     pub cost_change_percent: f64,
     pub p95_latency_change_percent: f64,
@@ -69,6 +70,7 @@ pub struct PredictedImpact {
     pub p95_tpot_change_percent: f64,
     pub throughput_change_percent: f64,
     /// `[low, high]` per figure above.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<f64>>)]
     pub confidence_intervals: BTreeMap<String, [f64; 2]>,
 }
 
@@ -123,6 +125,23 @@ pub struct SupplyRecommendation {
     /// The recommended configuration (the baseline when nothing is recommended).
     pub recommended: Option<ServingConfig>,
     pub model_error: Option<ModelError>,
+    /// Simulated latency distributions on the window (None when nothing was simulated).
+    pub latency: Option<LatencyProfiles>,
+}
+
+/// Percentiles 1..=99 of the simulated TTFT and TPOT of one configuration on the window, ms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LatencyProfile {
+    pub ttft_ms: Vec<f64>,
+    pub tpot_ms: Vec<f64>,
+}
+
+/// The current configuration's latency distributions and, when a change is recommended, the
+/// recommended one's (same requests, same seed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyProfiles {
+    pub current: LatencyProfile,
+    pub recommended: Option<LatencyProfile>,
 }
 
 /// A UUID (version 8) derived from `parts`, so reruns of the same analysis give the same ids.

@@ -3,11 +3,11 @@
 
 use serde_json::json;
 
-use super::impact::impact;
+use super::impact::{Outcomes, impact};
 use super::prose::{context_sentence, describe_changes};
 use super::{
-    ModelError, PredictedImpact, Status, SupplyRecommendation, SystemRecommendation,
-    config_snippet, stable_uuid,
+    LatencyProfiles, ModelError, PredictedImpact, Status, SupplyRecommendation,
+    SystemRecommendation, config_snippet, stable_uuid,
 };
 use crate::config::Supply;
 use crate::error::Result;
@@ -48,6 +48,7 @@ pub fn recommend(input: &RecommendInput) -> Result<SupplyRecommendation> {
         search.candidates,
         search.pruned.values().sum::<usize>()
     );
+    let current = Outcomes::simulate(input, &baseline.config)?;
     let (status, chosen, reason, known_impact) = match &search.best {
         None => {
             let closest = search
@@ -73,13 +74,16 @@ pub fn recommend(input: &RecommendInput) -> Result<SupplyRecommendation> {
             format!("The current configuration is already the cheapest meeting {targets}."),
             None,
         ),
-        Some(best) => decide(input, best, error, &targets)?,
+        Some(best) => decide(input, best, error, &targets, &current)?,
     };
     let recommended = chosen.clone().unwrap_or_else(|| baseline.config.clone());
-    let predicted_impact = match (&chosen, known_impact) {
-        (Some(_), Some(known)) => known,
-        (Some(c), None) => impact(input, c)?,
-        (None, _) => PredictedImpact::default(),
+    let (predicted_impact, simulated) = match (&chosen, known_impact) {
+        (Some(_), Some((known, simulated))) => (known, Some(simulated)),
+        (Some(c), None) => {
+            let simulated = Outcomes::simulate(input, c)?;
+            (impact(input, c, &current, &simulated)?, Some(simulated))
+        }
+        (None, _) => (PredictedImpact::default(), None),
     };
     let summary = match status {
         Status::Recommended => format!(
@@ -107,15 +111,20 @@ pub fn recommend(input: &RecommendInput) -> Result<SupplyRecommendation> {
         baseline: Some(baseline.config.clone()),
         recommended: Some(recommended),
         model_error: Some(error),
+        latency: Some(LatencyProfiles {
+            current: current.profile(),
+            recommended: simulated.map(|s| s.profile()),
+        }),
     })
 }
 
 /// What to recommend, why, and the impact when it was already computed.
+/// Status, the configuration chosen, why, and its impact when deciding needed it.
 type Decision = (
     Status,
     Option<ServingConfig>,
     String,
-    Option<PredictedImpact>,
+    Option<(PredictedImpact, Outcomes)>,
 );
 
 /// Whether the search's choice `best` (not the baseline) is worth recommending; see the module doc.
@@ -124,6 +133,7 @@ fn decide(
     best: &Evaluation,
     error: ModelError,
     targets: &str,
+    current: &Outcomes,
 ) -> Result<Decision> {
     let baseline = &input.search.baseline;
     let slo = &input.supply.slo;
@@ -177,7 +187,8 @@ fn decide(
             ),
         });
     }
-    let impact = impact(input, &best.config)?;
+    let simulated = Outcomes::simulate(input, &best.config)?;
+    let impact = impact(input, &best.config, current, &simulated)?;
     // Each latency gain is weighed against the backtest error of that figure.
     let figures = [
         (
@@ -215,7 +226,7 @@ fn decide(
                 "At the same cost it cuts {label} by {:.1} %, more than the model's {err:.1} % backtest error on it.",
                 -change
             ),
-            Some(impact),
+            Some((impact, simulated)),
         )
     } else {
         (
@@ -262,5 +273,6 @@ pub fn unsearched(supply: &Supply, analysis_id: &str, requests: usize) -> Supply
         baseline: None,
         recommended: None,
         model_error: None,
+        latency: None,
     }
 }

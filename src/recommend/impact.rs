@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{PredictedImpact, RecommendInput};
+use super::{LatencyProfile, PredictedImpact, RecommendInput};
 use crate::error::{Error, Result};
 use crate::hash::stable_hash64;
 use crate::knobs::ServingConfig;
@@ -15,15 +15,15 @@ use crate::simulation::{Percentiles, RequestResult, RequestStatus};
 const RESAMPLES: usize = 400;
 
 /// Per-request figures of one configuration on the window.
-struct Outcomes {
+pub(super) struct Outcomes {
     results: Vec<RequestResult>,
     gpus: f64,
     cost_per_hour: f64,
 }
 
-/// Predicted impact of `chosen` against the baseline, with paired bootstrap intervals.
-pub(super) fn impact(input: &RecommendInput, chosen: &ServingConfig) -> Result<PredictedImpact> {
-    let run = |config: &ServingConfig| -> Result<Outcomes> {
+impl Outcomes {
+    /// `config` simulated on the supply's window with per-request results.
+    pub(super) fn simulate(input: &RecommendInput, config: &ServingConfig) -> Result<Outcomes> {
         let report = input
             .evaluator
             .simulate(config, ScenarioKind::Window, true)?
@@ -36,9 +36,47 @@ pub(super) fn impact(input: &RecommendInput, chosen: &ServingConfig) -> Result<P
             gpus: config.gpus() as f64,
             cost_per_hour: config.gpus() as f64 * d.price_per_gpu_hour,
         })
-    };
-    let base = run(&input.search.baseline.config)?;
-    let new = run(chosen)?;
+    }
+
+    /// TTFT and TPOT of the finished requests at each percent 1..=99 (what the report draws).
+    pub(super) fn profile(&self) -> LatencyProfile {
+        let mut ttft = Vec::new();
+        let mut tpot = Vec::new();
+        for r in self
+            .results
+            .iter()
+            .filter(|r| r.status == RequestStatus::Finished)
+        {
+            ttft.push(r.ttft_ms);
+            if r.tpot_ms.is_finite() {
+                tpot.push(r.tpot_ms);
+            }
+        }
+        LatencyProfile {
+            ttft_ms: percents(&mut ttft),
+            tpot_ms: percents(&mut tpot),
+        }
+    }
+}
+
+/// Nearest-rank percentiles 1..=99 of `v`; empty when `v` is.
+fn percents(v: &mut [f64]) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return Vec::new();
+    }
+    (1..=99)
+        .map(|p| v[(p * v.len()).div_ceil(100).saturating_sub(1)])
+        .collect()
+}
+
+/// Predicted impact of `new` against the baseline `base`, with paired bootstrap intervals.
+pub(super) fn impact(
+    input: &RecommendInput,
+    chosen: &ServingConfig,
+    base: &Outcomes,
+    new: &Outcomes,
+) -> Result<PredictedImpact> {
     let scenarios = input
         .evaluator
         .scenarios(chosen.block_size)
@@ -67,7 +105,7 @@ pub(super) fn impact(input: &RecommendInput, chosen: &ServingConfig) -> Result<P
         let mut v: [[Vec<f64>; 2]; 3] = Default::default();
         let mut tokens = [0.0f64; 2];
         for i in picked {
-            for (k, o) in [&base, &new].into_iter().enumerate() {
+            for (k, o) in [base, new].into_iter().enumerate() {
                 let r = &o.results[i];
                 if r.status != RequestStatus::Finished {
                     continue;

@@ -20,8 +20,8 @@ pub mod render;
 mod snippet;
 
 pub use analysis::{
-    Analysis, ModelError, PredictedImpact, Status, SupplyRecommendation, SystemRecommendation,
-    UNCALIBRATED_ERROR_PCT, stable_uuid,
+    Analysis, LatencyProfile, LatencyProfiles, ModelError, PredictedImpact, Status,
+    SupplyRecommendation, SystemRecommendation, UNCALIBRATED_ERROR_PCT, stable_uuid,
 };
 pub use decide::{RecommendInput, recommend, unsearched};
 pub use snippet::{apply_snippet, config_snippet};

@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::error::Result;
+use crate::error::{Context, Result};
 use crate::eval::EvalReport;
 use crate::sinks::tables::{Table, eval_cases};
 use crate::storage::Location;
@@ -125,6 +125,45 @@ pub async fn committed_runs(out: &Location) -> Result<Vec<String>> {
         })
         .collect();
     Ok(runs.into_iter().collect())
+}
+
+/// A file of a run: an artifact (`report.html`, `snippets/<supply>/<file>`) when `table` is None,
+/// else that table's Parquet part. `None` when it does not exist.
+pub async fn read_run_file(
+    out: &Location,
+    run_id: &str,
+    run_date: NaiveDate,
+    table: Option<&str>,
+    relative: &str,
+) -> Result<Option<bytes::Bytes>> {
+    let path = match table {
+        Some(table) => out.child(&format!(
+            "{}/part-00000.parquet",
+            table_dir(table, run_date, run_id)
+        )),
+        None => out.child(&format!("{}/{relative}", run_dir(run_id))),
+    };
+    let got = match out.store.get(&path).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(out.storage_error(e)),
+    };
+    Ok(Some(got.bytes().await.map_err(|e| out.storage_error(e))?))
+}
+
+/// A table's Parquet bytes as CSV with a header row (for spreadsheets).
+pub fn parquet_to_csv(parquet: bytes::Bytes, table: &str) -> Result<Vec<u8>> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(parquet, 8192)
+        .context(format!("reading table {table}"))?;
+    let mut writer = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(Vec::new());
+    for batch in reader {
+        writer
+            .write(&batch.context(format!("decoding table {table}"))?)
+            .context(format!("writing table {table} as CSV"))?;
+    }
+    Ok(writer.into_inner())
 }
 
 /// The manifest of a committed run, or `None` when the run is absent or uncommitted.

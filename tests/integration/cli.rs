@@ -236,7 +236,44 @@ print("ok")
 "#,
         out = out.display()
     );
-    succeed(Command::new(python).arg("-c").arg(script));
+    succeed(Command::new(&python).arg("-c").arg(script));
+
+    // report.html in a real browser: loads with no error and no fetch, every chart drawn.
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("## `chat-llama8b-h100`: change recommended"),
+        "{md}"
+    );
+    let chromium = std::env::var("TUNELAKE_TEST_CHROMIUM").expect(
+        "TUNELAKE_TEST_CHROMIUM is not set: run the tests with `bash .ci/run`, which installs Chromium",
+    );
+    let screenshot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    let checked = succeed(
+        Command::new(&python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/integration/report_browser.py"
+            ))
+            .arg(chromium)
+            .arg(run.join("report.html"))
+            .arg(&screenshot),
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap();
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["page_errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["requests"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["copy_label"], "Copied", "{seen}");
+    let charts = seen["charts"].as_array().unwrap();
+    // Three searched supplies × (frontier, TTFT, TPOT, hourly load), the hosted one's hourly
+    // load, and the fleet's class mix and backtest.
+    assert_eq!(charts.len(), 3 * 4 + 1 + 2, "{seen}");
+    for size in charts {
+        assert!(
+            size[0].as_f64().unwrap() > 100.0 && size[1].as_f64().unwrap() > 100.0,
+            "{seen}"
+        );
+    }
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
 }
 
 /// Runs `tunelake ARGS` and returns its exit code and stderr.

@@ -145,6 +145,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     // The one place stages are chained.
     ("pipeline", &["*"]),
+    // The HTTP API over the pipeline and its committed runs.
+    ("serve", &["*"]),
 ];
 
 /// Crates the pure layers may not use: they do no I/O and know nothing of Arrow or the pipeline file.

@@ -14,6 +14,7 @@ mod layers;
 mod pipeline;
 mod readme_tables;
 mod search;
+mod serve;
 mod simulation;
 mod snippets;
 mod support;

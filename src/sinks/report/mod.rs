@@ -1,0 +1,127 @@
+//! The run's human-readable reports, beside `report.json`: `report.html`, one self-contained page
+//! (inline CSS, inline SVG charts, no network fetch) a platform lead reads in two minutes, and
+//! `report.md`, the same findings for a pull request or a chat message.
+
+mod charts;
+mod html;
+mod markdown;
+
+use std::collections::BTreeMap;
+
+use crate::calibration::SupplyCalibration;
+use crate::config::{Supply, Window};
+use crate::recommend::{PredictedImpact, Status, SupplyRecommendation};
+use crate::search::SearchResult;
+use crate::sinks::output::Artifact;
+use crate::workloads::Workloads;
+
+pub use html::html;
+pub use markdown::markdown;
+
+/// Everything the reports show.
+pub struct ReportInput<'a> {
+    pub run_id: &'a str,
+    pub analysis_id: &'a str,
+    pub window: Window,
+    pub supplies: Vec<SupplyReport<'a>>,
+    pub workloads: &'a Workloads,
+    pub calibration: &'a [SupplyCalibration],
+}
+
+/// One supply's part of the reports.
+pub struct SupplyReport<'a> {
+    pub supply: &'a Supply,
+    pub recommendation: &'a SupplyRecommendation,
+    pub search: Option<&'a SearchResult>,
+    /// The snippet files written for the supply.
+    pub snippets: Vec<&'a Artifact>,
+}
+
+impl SupplyReport<'_> {
+    /// Requests per hour of the window served by this supply, hour start (µs) ascending.
+    fn hourly_requests(&self, workloads: &Workloads) -> Vec<(i64, u64)> {
+        let mut hours: BTreeMap<i64, u64> = BTreeMap::new();
+        for cell in workloads
+            .mix
+            .cells()
+            .filter(|c| c.supply_id == self.supply.id)
+        {
+            *hours.entry(cell.hour_us).or_default() += cell.requests;
+        }
+        hours.into_iter().collect()
+    }
+
+    /// The file name of a snippet artifact (its path below `snippets/<supply>/`).
+    fn snippet_name(artifact: &Artifact) -> &str {
+        artifact
+            .relative
+            .rsplit('/')
+            .next()
+            .unwrap_or(&artifact.relative)
+    }
+}
+
+/// Report files for the run's `_runs` folder.
+pub fn artifacts(input: &ReportInput) -> crate::Result<Vec<Artifact>> {
+    Ok(vec![
+        Artifact {
+            relative: "report.html".into(),
+            bytes: html(input)?.into(),
+        },
+        Artifact {
+            relative: "report.md".into(),
+            bytes: markdown(input).into(),
+        },
+    ])
+}
+
+/// A change in percent with its sign ("+3.2 %"), or "n/a" when not a number.
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:+.1} %")
+    } else {
+        "n/a".into()
+    }
+}
+
+/// Figures of the impact with their 95 % intervals, in display order.
+fn impact_rows(impact: &PredictedImpact) -> Vec<(&'static str, String, String)> {
+    let labels = [
+        "cost",
+        "p95 end-to-end latency",
+        "p95 TTFT",
+        "p95 TPOT",
+        "throughput per GPU",
+    ];
+    let values = [
+        impact.cost_change_percent,
+        impact.p95_latency_change_percent,
+        impact.p95_ttft_change_percent,
+        impact.p95_tpot_change_percent,
+        impact.throughput_change_percent,
+    ];
+    labels
+        .into_iter()
+        .zip(values)
+        .zip(PredictedImpact::FIGURES)
+        .map(|((label, value), key)| {
+            let interval = impact
+                .confidence_intervals
+                .get(key)
+                .map_or("n/a".to_string(), |[lo, hi]| {
+                    format!("{} to {}", pct(*lo), pct(*hi))
+                });
+            (label, pct(value), interval)
+        })
+        .collect()
+}
+
+/// How a status reads in a heading.
+fn verdict(status: Status) -> &'static str {
+    match status {
+        Status::Recommended => "change recommended",
+        Status::NoChange => "no change",
+        Status::NoFeasible => "no configuration meets the SLOs",
+        Status::Hosted => "hosted API",
+    }
+}
