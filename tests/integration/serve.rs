@@ -458,6 +458,46 @@ async fn the_api_serves_every_route_to_scoped_keys_and_runs_one_analysis_per_req
     assert_eq!(polled.status, 200);
     assert_eq!(polled.json(), answers[0].json());
 
+    // An analysis that outlasts the request timeout answers 202 and goes on; a server beside the
+    // first one, on the same runs, times out at once.
+    let impatient = Server::new(ServeOptions {
+        pipeline: pipeline.clone(),
+        keys: Keys::load(&keys_path).unwrap(),
+        request_timeout: Duration::from_millis(1),
+        body_limit: 16 * 1024,
+    })
+    .await
+    .unwrap();
+    let listener = bind("127.0.0.1:0").await.unwrap();
+    let impatient_addr = listener.local_addr().unwrap();
+    tokio::spawn(impatient.run(listener, std::future::pending()));
+    let body = r#"{"app_ids": ["summarize"], "analysis_period_days": 2}"#;
+    let headers = [("X-API-Key", batch.as_str())];
+    let late = call(
+        impatient_addr,
+        "POST",
+        "/v2/analysis/system_recommendations",
+        &headers,
+        Some(body.as_bytes()),
+    )
+    .await;
+    assert_eq!(late.status, 202, "{}", late.text());
+    let location = late.header("location").unwrap().to_string();
+    let mut finished = None;
+    for _ in 0..600 {
+        let polled = get(location.clone(), &batch).await;
+        if polled.status == 200 {
+            finished = Some(polled);
+            break;
+        }
+        assert_eq!(polled.status, 404, "{}", polled.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        finished.expect("the analysis finished").json()["analysis_id"],
+        late.json()["analysis_id"]
+    );
+
     let metrics = call(addr, "GET", "/metrics", &[], None).await.text();
     assert!(metrics.contains(
         "tunelake_http_requests_total{method=\"GET\",route=\"/v2/analysis/{analysis_id}\",status=\"403\"}"
