@@ -14,6 +14,7 @@ pub mod generate;
 pub mod hash;
 pub mod ingest;
 pub mod knobs;
+pub mod opportunities;
 pub mod pipeline;
 pub mod recommend;
 pub mod rng;

@@ -18,6 +18,7 @@ use crate::error::{Context, Error, Result};
 use crate::eval::{self, EvalReport};
 use crate::features;
 use crate::ingest::{self, IngestInput, TableIngest};
+use crate::opportunities;
 use crate::recommend::{self, Status, SupplyRecommendation};
 use crate::search::{self, SearchInput, SearchResult, Strategy};
 use crate::simulation::{self, Deployment, SimOptions, SimReport, Slo};
@@ -115,6 +116,9 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     timings.start("workloads");
     let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
 
+    timings.start("opportunities");
+    let caching = opportunities::response_caching(&lake.ctx, &plan.window, plan.seed).await?;
+
     // An analysis of some apps covers the supplies that served them, and only those.
     let apps = analysed_apps(plan, &workloads);
     let served: BTreeSet<&str> = workloads.mix.cells().map(|c| c.supply_id).collect();
@@ -154,11 +158,19 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     }
 
     timings.start("recommend");
+    let hosted = |supply_id: &str| {
+        supplies
+            .iter()
+            .any(|s| s.id == supply_id && s.engine.is_hosted())
+    };
     let analysis = recommend::Analysis {
         analysis_id: analysis_id.clone(),
         recommendations: recommendations
             .iter()
             .map(|r| r.recommendation.clone())
+            .chain(caching.iter().filter_map(|app| {
+                recommend::response_cache(app, hosted(&app.supply_id), &analysis_id)
+            }))
             .collect(),
     };
     let mut artifacts = vec![Artifact {
@@ -187,6 +199,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         supplies: supply_reports,
         workloads: &workloads,
         calibration: &calibration,
+        caching: &caching,
     })?);
     artifacts.extend(snippets);
 
@@ -199,6 +212,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         searches: &searches,
         analysis_id: &analysis_id,
         recommendations: &recommendations,
+        caching: &caching,
     })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
     let mut summary = RunSummary {

@@ -127,6 +127,9 @@ pub const CALIBRATION_PREFILL_SAMPLES: Query = query!("calibration/prefill_sampl
 /// Also `$first_s` and `$stride`: whole hours from the supply's first request, one in `stride`.
 pub const CALIBRATION_BACKTEST_REQUESTS: Query = query!("calibration/backtest_requests.sql");
 
+/// Requests with a prompt hash, per app in arrival order (response-cache replay).
+pub const PROMPT_REPEATS: Query = query!("opportunities/prompt_repeats.sql");
+
 /// Every query with a golden result on the fixture lake: `tests/golden/<path under sql/>.csv`.
 pub const GOLDEN: &[Query] = &[
     FEATURES[0].1,
@@ -137,4 +140,5 @@ pub const GOLDEN: &[Query] = &[
     CALIBRATION_TELEMETRY,
     CALIBRATION_PREFILL_SAMPLES,
     CALIBRATION_BACKTEST_REQUESTS,
+    PROMPT_REPEATS,
 ];

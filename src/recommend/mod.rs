@@ -13,6 +13,7 @@
 //! paired bootstrap that resamples the days of the window (hours when it has fewer than 3 days).
 
 mod analysis;
+mod caching;
 mod decide;
 mod impact;
 mod prose;
@@ -23,5 +24,6 @@ pub use analysis::{
     Analysis, LatencyProfile, LatencyProfiles, ModelError, PredictedImpact, Status,
     SupplyRecommendation, SystemRecommendation, UNCALIBRATED_ERROR_PCT, stable_uuid,
 };
+pub use caching::response_cache;
 pub use decide::{RecommendInput, recommend, unsearched};
 pub use snippet::{apply_snippet, config_snippet};

@@ -210,7 +210,8 @@ fn demo_run_writes_recommendations_snippets_and_report() {
     assert!(run.join("_SUCCESS").exists());
     let report: tunelake::recommend::Analysis =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report.recommendations.len(), 4);
+    // One per supply, and a response cache for each of the three apps that repeat prompts.
+    assert_eq!(report.recommendations.len(), 4 + 3);
     for r in &report.recommendations {
         assert!(uuid::Uuid::parse_str(&r.recommendation_id).is_ok());
         assert!(!r.analysis_summary.is_empty());

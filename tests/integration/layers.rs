@@ -39,6 +39,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "features",
         ],
     ),
+    // Fleet and application findings from the window's requests (response caching, ...).
+    ("opportunities", &["error", "hash", "rng", "config", "sql"]),
     (
         "calibration",
         &[
@@ -98,6 +100,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "workloads",
             "calibration",
             "search",
+            "opportunities",
         ],
     ),
     // Lake I/O at the edges: the only modules that touch storage.
@@ -129,6 +132,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "eval",
             "search",
             "recommend",
+            "opportunities",
         ],
     ),
     (

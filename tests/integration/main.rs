@@ -11,6 +11,7 @@ mod golden;
 mod import;
 mod ingest;
 mod layers;
+mod opportunities;
 mod pipeline;
 mod readme_tables;
 mod search;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use plotters::chart::SeriesLabelPosition;
 
 use super::charts::{CHOSEN, CURRENT, LineChart, OTHER, Series, StackedBars, colour};
-use super::{ReportInput, SupplyReport, impact_rows, pct, verdict};
+use super::{CACHE_HEADER, ReportInput, SupplyReport, cache_rows, impact_rows, pct, verdict};
 use crate::error::Result;
 use crate::recommend::{LatencyProfile, Status};
 use crate::search::{Round, pareto};
@@ -327,6 +327,21 @@ fn fleet(w: &mut String, input: &ReportInput) -> Result<()> {
         );
     }
     chart_row(w, &charts);
+    if !input.caching.is_empty() {
+        w.push_str("<h3>Response caching</h3><table><tr>");
+        for h in CACHE_HEADER {
+            let _ = write!(w, "<th>{h}</th>");
+        }
+        w.push_str("</tr>");
+        for row in cache_rows(input.caching) {
+            w.push_str("<tr>");
+            for cell in row {
+                let _ = write!(w, "<td>{}</td>", esc(&cell));
+            }
+            w.push_str("</tr>");
+        }
+        w.push_str("</table>");
+    }
     if !backtests.is_empty() {
         w.push_str("<table><tr><th>supply</th><th>requests</th><th>TTFT p95 error</th><th>TPOT p95 error</th><th>E2E p95 error</th></tr>");
         for (c, b) in &backtests {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{ReportInput, SupplyReport, impact_rows, pct, verdict};
+use super::{CACHE_HEADER, ReportInput, SupplyReport, cache_rows, impact_rows, pct, verdict};
 use crate::recommend::Status;
 
 /// The run's findings: an overview table, then per supply its summary, impact and snippets.
@@ -38,6 +38,17 @@ pub fn markdown(input: &ReportInput) -> String {
     }
     for s in &input.supplies {
         supply(w, s);
+    }
+    if !input.caching.is_empty() {
+        let _ = writeln!(
+            w,
+            "\n## Response caching\n\n| {} |\n|{}",
+            CACHE_HEADER.join(" | "),
+            "---|".repeat(CACHE_HEADER.len())
+        );
+        for row in cache_rows(input.caching) {
+            let _ = writeln!(w, "| {} |", row.join(" | "));
+        }
     }
     md
 }

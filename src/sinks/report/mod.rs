@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::calibration::SupplyCalibration;
 use crate::config::{Supply, Window};
+use crate::opportunities::AppCache;
 use crate::recommend::{PredictedImpact, Status, SupplyRecommendation};
 use crate::search::SearchResult;
 use crate::sinks::output::Artifact;
@@ -26,6 +27,7 @@ pub struct ReportInput<'a> {
     pub supplies: Vec<SupplyReport<'a>>,
     pub workloads: &'a Workloads,
     pub calibration: &'a [SupplyCalibration],
+    pub caching: &'a [AppCache],
 }
 
 /// One supply's part of the reports.
@@ -112,6 +114,47 @@ fn impact_rows(impact: &PredictedImpact) -> Vec<(&'static str, String, String)> 
                     format!("{} to {}", pct(*lo), pct(*hi))
                 });
             (label, pct(value), interval)
+        })
+        .collect()
+}
+
+/// The response-cache table's header and one row per app: the recommended cache, or why none.
+const CACHE_HEADER: [&str; 6] = [
+    "app",
+    "supply",
+    "response cache",
+    "hit rate (95 % interval)",
+    "tokens saved",
+    "cost saved",
+];
+
+fn cache_rows(apps: &[AppCache]) -> Vec<[String; 6]> {
+    apps.iter()
+        .map(|a| {
+            let best = a.replays.iter().map(|r| r.hit_rate()).fold(0.0, f64::max);
+            match (a.chosen, a.hit_rate_interval) {
+                (Some(c), Some([lo, hi])) => [
+                    a.app_id.clone(),
+                    a.supply_id.clone(),
+                    c.policy.name(),
+                    format!(
+                        "{:.1} % ({:.1}–{:.1} %)",
+                        c.hit_rate() * 100.0,
+                        lo * 100.0,
+                        hi * 100.0
+                    ),
+                    (c.prompt_tokens_saved + c.completion_tokens_saved).to_string(),
+                    format!("${:.2}", c.cost_saved_usd),
+                ],
+                _ => [
+                    a.app_id.clone(),
+                    a.supply_id.clone(),
+                    format!("none: at most {:.1} % of requests repeat", best * 100.0),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                ],
+            }
         })
         .collect()
 }

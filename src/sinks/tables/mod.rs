@@ -6,6 +6,7 @@
 mod calibration;
 mod eval;
 mod features;
+mod opportunities;
 mod recommend;
 mod search;
 mod workloads;
@@ -20,18 +21,21 @@ use crate::calibration::SupplyCalibration;
 use crate::contracts;
 use crate::error::{Context, Error, Result};
 use crate::features::QueryResult;
+use crate::opportunities::AppCache;
 use crate::recommend::SupplyRecommendation;
 use crate::search::SearchResult;
 use crate::workloads::Workloads;
 
 pub use calibration::calibration;
 pub use eval::eval_cases;
+pub use opportunities::cache_opportunities;
 pub use recommend::recommendations;
 pub use search::search;
 pub use workloads::workloads;
 
 use calibration::calibration_def;
 use features::{features_hourly, gpu_hourly, quarantine, session_depth};
+use opportunities::cache_opportunities_def;
 use recommend::recommendations_def;
 use search::{pareto_def, simulations_def};
 use workloads::{app_workload_mix, app_workload_shares, workload_classes};
@@ -181,6 +185,7 @@ pub fn definitions() -> Vec<TableDef> {
         simulations_def(),
         pareto_def(),
         recommendations_def(),
+        cache_opportunities_def(),
     ]
 }
 
@@ -194,6 +199,7 @@ pub struct RunResults<'a> {
     pub searches: &'a [SearchResult],
     pub analysis_id: &'a str,
     pub recommendations: &'a [SupplyRecommendation],
+    pub caching: &'a [AppCache],
 }
 
 /// Every output table of a run.
@@ -216,6 +222,7 @@ pub fn build(run: &RunResults) -> Result<Vec<Table>> {
     tables.push(calibration(run.calibration)?);
     tables.extend(search(run.searches)?);
     tables.push(recommendations(run.analysis_id, run.recommendations)?);
+    tables.push(cache_opportunities(run.caching)?);
     Ok(tables)
 }
 

@@ -1,0 +1,92 @@
+//! `cache_opportunities`: each app's requests replayed through candidate response caches.
+
+use serde_json::{Value, json};
+
+use super::{Column, Table, TableDef, col, required};
+use crate::error::Result;
+use crate::opportunities::AppCache;
+use crate::opportunities::cache::Policy;
+
+pub(super) fn cache_opportunities_def() -> TableDef {
+    use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("app_id", Utf8, "the app whose requests were replayed"),
+        col(
+            "supply_id",
+            Utf8,
+            "the supply that served most of them (the one hits leave)",
+        ),
+        required(
+            "policy",
+            Utf8,
+            "`lru-<entries>` (least recently used, that many responses) or `ttl-<seconds>s` (every response kept that long)",
+        ),
+        col(
+            "max_entries",
+            Int64,
+            "LRU capacity in responses (null for a TTL cache)",
+        ),
+        col("ttl_s", Int64, "TTL in seconds (null for an LRU cache)"),
+        required(
+            "requests",
+            Int64,
+            "requests of the window with a prompt_hash",
+        ),
+        required(
+            "hits",
+            Int64,
+            "requests the cache would have answered: an earlier successful request of the app sent the same prompt_hash and the cache still held it",
+        ),
+        required("hit_rate", Float64, "hits ÷ requests"),
+        required("prompt_tokens_saved", Int64, "prompt tokens of the hits"),
+        required(
+            "completion_tokens_saved",
+            Int64,
+            "completion tokens of the hits",
+        ),
+        required(
+            "cost_saved_usd",
+            Float64,
+            "cost_usd of the hits as the request log carries it (a hosted API's charge, or the cost the fleet allocates to a self-hosted request), USD",
+        ),
+        required(
+            "recommended",
+            Boolean,
+            "this is the cache recommended for the app (the smallest LRU within 95 % of the best hits, when it answers ≥ 1 % of requests)",
+        ),
+    ];
+    TableDef {
+        name: "cache_opportunities",
+        row: "one app × one candidate response cache",
+        columns,
+    }
+}
+
+pub fn cache_opportunities(apps: &[AppCache]) -> Result<Table> {
+    let rows: Vec<Value> = apps
+        .iter()
+        .flat_map(|a| {
+            a.replays.iter().map(move |r| {
+                let (entries, ttl) = match r.policy {
+                    Policy::Lru { entries } => (Some(entries), None),
+                    Policy::Ttl { seconds } => (None, Some(seconds)),
+                };
+                json!({
+                    "app_id": a.app_id,
+                    "supply_id": a.supply_id,
+                    "policy": r.policy.name(),
+                    "max_entries": entries,
+                    "ttl_s": ttl,
+                    "requests": r.requests,
+                    "hits": r.hits,
+                    "hit_rate": r.hit_rate(),
+                    "prompt_tokens_saved": r.prompt_tokens_saved,
+                    "completion_tokens_saved": r.completion_tokens_saved,
+                    "cost_saved_usd": r.cost_saved_usd,
+                    "recommended": a.chosen.is_some_and(|c| c.policy == r.policy),
+                })
+            })
+        })
+        .collect();
+    cache_opportunities_def().table_of_rows(&rows)
+}
