@@ -118,6 +118,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
 
     timings.start("opportunities");
     let caching = opportunities::response_caching(&lake.ctx, &plan.window, plan.seed).await?;
+    let client_defaults = opportunities::client_defaults(&lake.ctx, &plan.window).await?;
 
     // An analysis of some apps covers the supplies that served them, and only those.
     let apps = analysed_apps(plan, &workloads);
@@ -171,6 +172,11 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
             .chain(caching.iter().filter_map(|app| {
                 recommend::response_cache(app, hosted(&app.supply_id), &analysis_id)
             }))
+            .chain(
+                client_defaults
+                    .iter()
+                    .filter_map(|d| recommend::client_defaults(d, &analysis_id)),
+            )
             .collect(),
     };
     let mut artifacts = vec![Artifact {
@@ -200,6 +206,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         workloads: &workloads,
         calibration: &calibration,
         caching: &caching,
+        client_defaults: &client_defaults,
     })?);
     artifacts.extend(snippets);
 
@@ -213,6 +220,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         analysis_id: &analysis_id,
         recommendations: &recommendations,
         caching: &caching,
+        client_defaults: &client_defaults,
     })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
     let mut summary = RunSummary {

@@ -130,6 +130,9 @@ pub const CALIBRATION_BACKTEST_REQUESTS: Query = query!("calibration/backtest_re
 /// Requests with a prompt hash, per app in arrival order (response-cache replay).
 pub const PROMPT_REPEATS: Query = query!("opportunities/prompt_repeats.sql");
 
+/// Per app, completions against the clients' cap (client defaults).
+pub const OUTPUT_LENGTHS: Query = query!("opportunities/output_lengths.sql");
+
 /// Every query with a golden result on the fixture lake: `tests/golden/<path under sql/>.csv`.
 pub const GOLDEN: &[Query] = &[
     FEATURES[0].1,
@@ -141,4 +144,5 @@ pub const GOLDEN: &[Query] = &[
     CALIBRATION_PREFILL_SAMPLES,
     CALIBRATION_BACKTEST_REQUESTS,
     PROMPT_REPEATS,
+    OUTPUT_LENGTHS,
 ];

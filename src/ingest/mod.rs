@@ -83,7 +83,7 @@ pub struct Lake {
 
 /// The `requests` columns no stage reads (features, workloads, calibration and the traces read the
 /// others): only quarantined rows carry them, so the materialised table leaves them out.
-const UNREAD_REQUEST_COLUMNS: &[&str] = &["max_tokens", "temperature", "finish_reason", "feedback"];
+const UNREAD_REQUEST_COLUMNS: &[&str] = &["temperature"];
 
 /// Files fetched and decoded at once: enough to hide S3 latency, few enough to bound memory.
 const FILES_IN_FLIGHT: usize = 4;

@@ -1,7 +1,8 @@
 //! Fleet and application findings beyond the engine's knobs (issue 13), from the window's
-//! requests. Today: response caching per app ([`cache`]).
+//! requests. Today: response caching per app ([`cache`]) and client defaults ([`client`]).
 
 pub mod cache;
+pub mod client;
 
 use std::collections::BTreeMap;
 
@@ -118,6 +119,57 @@ pub async fn response_caching(
             }
         })
         .collect())
+}
+
+/// Each app's output lengths against its cap, fitted into client defaults (apps with too few
+/// requests to fit are left out).
+pub async fn client_defaults(
+    ctx: &SessionContext,
+    window: &Window,
+) -> Result<Vec<client::ClientDefaults>> {
+    let batches = sql::OUTPUT_LENGTHS
+        .collect(ctx, sql::window_params(window.start, window.end))
+        .await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let column = |name: &str| {
+            b.column_by_name(name).ok_or_else(|| {
+                Error::Internal(format!("{} lacks column {name}", sql::OUTPUT_LENGTHS.path))
+            })
+        };
+        let text = |name| Ok::<_, Error>(column(name)?.as_string::<i32>().clone());
+        let count = |name| Ok::<_, Error>(column(name)?.as_primitive::<Int64Type>().clone());
+        let real = |name| Ok::<_, Error>(column(name)?.as_primitive::<Float64Type>().clone());
+        let (app, supply) = (text("app_id")?, text("supply_id")?);
+        let (requests, truncated, with_cap, with_feedback) = (
+            count("requests")?,
+            count("truncated")?,
+            count("with_max_tokens")?,
+            count("with_feedback")?,
+        );
+        let (p50, p90, max, cap) = (
+            real("completion_p50")?,
+            real("completion_p90")?,
+            real("completion_max")?,
+            real("max_tokens_p50")?,
+        );
+        for i in 0..b.num_rows() {
+            let lengths = client::OutputLengths {
+                app_id: app.value(i).to_string(),
+                supply_id: supply.value(i).to_string(),
+                requests: requests.value(i).max(0) as u64,
+                truncated: truncated.value(i).max(0) as u64,
+                completion_p50: p50.value(i),
+                completion_p90: p90.value(i),
+                completion_max: max.value(i),
+                current_cap: (2 * with_cap.value(i) > requests.value(i) && cap.is_valid(i))
+                    .then(|| cap.value(i)),
+                with_feedback: with_feedback.value(i).max(0) as u64,
+            };
+            out.extend(lengths.defaults());
+        }
+    }
+    Ok(out)
 }
 
 /// 95 % interval of the hit rate over resamples of the window's UTC days (seeded by run and app).

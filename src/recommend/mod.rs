@@ -14,6 +14,7 @@
 
 mod analysis;
 mod caching;
+mod client;
 mod decide;
 mod impact;
 mod prose;
@@ -25,5 +26,6 @@ pub use analysis::{
     SupplyRecommendation, SystemRecommendation, UNCALIBRATED_ERROR_PCT, stable_uuid,
 };
 pub use caching::response_cache;
+pub use client::client_defaults;
 pub use decide::{RecommendInput, recommend, unsearched};
 pub use snippet::{apply_snippet, config_snippet};

@@ -210,8 +210,9 @@ fn demo_run_writes_recommendations_snippets_and_report() {
     assert!(run.join("_SUCCESS").exists());
     let report: tunelake::recommend::Analysis =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
-    // One per supply, and a response cache for each of the three apps that repeat prompts.
-    assert_eq!(report.recommendations.len(), 4 + 3);
+    // One per supply, a response cache for each of the three apps that repeat prompts, and a
+    // raised output cap for the two apps whose responses are cut (rag, and the hosted summariser).
+    assert_eq!(report.recommendations.len(), 4 + 3 + 2);
     for r in &report.recommendations {
         assert!(uuid::Uuid::parse_str(&r.recommendation_id).is_ok());
         assert!(!r.analysis_summary.is_empty());

@@ -7,6 +7,7 @@ use chrono::{TimeZone, Utc};
 use tunelake::config::{ValidationSettings, Window};
 use tunelake::ingest::{self, IngestInput};
 use tunelake::opportunities::cache::{Lookup, Policy, replay};
+use tunelake::opportunities::client::{CapChange, normal_cdf};
 use tunelake::opportunities::{self, AppCache};
 use tunelake::storage::Location;
 
@@ -132,4 +133,80 @@ fn cache_replay_evicts_expires_and_stores_only_successes() {
         replay(&failed_first, Policy::Lru { entries: 10 }).1,
         vec![false, false, true]
     );
+}
+
+/// Known answer. Protocol: the generator draws each app's completions from a lognormal (median,
+/// σ in ground truth) cut at its `max_tokens` (then finish_reason = length). The censoring-aware
+/// fit must recover σ within 15 % and the truncated share within 3 standard errors of the planted
+/// tail; a cap is raised exactly where more than 1 % of responses are cut (rag, summarize), and
+/// left alone where the cap already covers the outputs (chat, code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_defaults_recover_the_planted_output_lengths() {
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(DEMO).join("ground_truth.json")).unwrap())
+            .unwrap();
+    let window = Window::ending_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(), 7);
+    let lake = ingest::ingest(&IngestInput {
+        lake: Location::parse(DEMO, None).unwrap(),
+        window,
+        app_ids: vec![],
+        validation: ValidationSettings::default(),
+        skip_bad_files: false,
+    })
+    .await
+    .unwrap();
+    assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
+    assert!((normal_cdf(-1.0) - 0.158_655_25).abs() < 1e-6);
+    let found = opportunities::client_defaults(&lake.ctx, &window)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 4);
+    for planted in truth["apps"].as_array().unwrap() {
+        let name = planted["name"].as_str().unwrap();
+        let (median, sigma, cap) = (
+            planted["completion_median"].as_f64().unwrap(),
+            planted["completion_sigma"].as_f64().unwrap(),
+            planted["max_tokens"].as_f64().unwrap(),
+        );
+        let d = found.iter().find(|d| d.lengths.app_id == name).unwrap();
+        assert!(
+            (d.sigma / sigma - 1.0).abs() < 0.15,
+            "{name}: σ {} vs {sigma}",
+            d.sigma
+        );
+        assert!(
+            (d.mu.exp() / median - 1.0).abs() < 0.05,
+            "{name}: median {}",
+            d.mu.exp()
+        );
+        assert_eq!(d.lengths.current_cap, Some(cap), "{name}");
+        let tail = 1.0 - normal_cdf((cap / median).ln() / sigma);
+        let n = d.lengths.requests as f64;
+        let se = (tail * (1.0 - tail) / n).sqrt();
+        assert!(
+            (d.lengths.truncated_share() - tail).abs() < 3.0 * se + 1.0 / n,
+            "{name}: truncated {} vs planted tail {tail}",
+            d.lengths.truncated_share()
+        );
+        let expected = if tail > 0.01 {
+            Some(CapChange::Raise)
+        } else {
+            None
+        };
+        assert_eq!(d.change, expected, "{name}: tail {tail}");
+        let rec = tunelake::recommend::client_defaults(d, "a");
+        assert_eq!(rec.is_some(), expected.is_some(), "{name}");
+        if let Some(rec) = rec {
+            let new_cap =
+                rec.recommended_config_snippet["client_defaults"]["max_completion_tokens"]
+                    .as_f64()
+                    .unwrap();
+            // Covers the planted 99.9th percentile, within the fit's error.
+            let planted_q = median * (sigma * 3.0902).exp();
+            assert!(
+                new_cap > cap && (new_cap / planted_q - 1.0).abs() < 0.25,
+                "{name}: {new_cap} vs {planted_q}"
+            );
+        }
+    }
 }

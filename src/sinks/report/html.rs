@@ -7,7 +7,7 @@ use std::fmt::Write;
 use plotters::chart::SeriesLabelPosition;
 
 use super::charts::{CHOSEN, CURRENT, LineChart, OTHER, Series, StackedBars, colour};
-use super::{CACHE_HEADER, ReportInput, SupplyReport, cache_rows, impact_rows, pct, verdict};
+use super::{ReportInput, SupplyReport, findings, impact_rows, pct, verdict};
 use crate::error::Result;
 use crate::recommend::{LatencyProfile, Status};
 use crate::search::{Round, pareto};
@@ -327,13 +327,13 @@ fn fleet(w: &mut String, input: &ReportInput) -> Result<()> {
         );
     }
     chart_row(w, &charts);
-    if !input.caching.is_empty() {
-        w.push_str("<h3>Response caching</h3><table><tr>");
-        for h in CACHE_HEADER {
+    for f in findings(input) {
+        let _ = write!(w, "<h3>{}</h3><table><tr>", f.title);
+        for h in f.header {
             let _ = write!(w, "<th>{h}</th>");
         }
         w.push_str("</tr>");
-        for row in cache_rows(input.caching) {
+        for row in f.rows {
             w.push_str("<tr>");
             for cell in row {
                 let _ = write!(w, "<td>{}</td>", esc(&cell));

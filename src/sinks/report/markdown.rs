@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{CACHE_HEADER, ReportInput, SupplyReport, cache_rows, impact_rows, pct, verdict};
+use super::{ReportInput, SupplyReport, findings, impact_rows, pct, verdict};
 use crate::recommend::Status;
 
 /// The run's findings: an overview table, then per supply its summary, impact and snippets.
@@ -39,14 +39,15 @@ pub fn markdown(input: &ReportInput) -> String {
     for s in &input.supplies {
         supply(w, s);
     }
-    if !input.caching.is_empty() {
+    for f in findings(input) {
         let _ = writeln!(
             w,
-            "\n## Response caching\n\n| {} |\n|{}",
-            CACHE_HEADER.join(" | "),
-            "---|".repeat(CACHE_HEADER.len())
+            "\n## {}\n\n| {} |\n|{}",
+            f.title,
+            f.header.join(" | "),
+            "---|".repeat(f.header.len())
         );
-        for row in cache_rows(input.caching) {
+        for row in f.rows {
             let _ = writeln!(w, "| {} |", row.join(" | "));
         }
     }

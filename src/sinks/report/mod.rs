@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::calibration::SupplyCalibration;
 use crate::config::{Supply, Window};
 use crate::opportunities::AppCache;
+use crate::opportunities::client::ClientDefaults;
 use crate::recommend::{PredictedImpact, Status, SupplyRecommendation};
 use crate::search::SearchResult;
 use crate::sinks::output::Artifact;
@@ -28,6 +29,7 @@ pub struct ReportInput<'a> {
     pub workloads: &'a Workloads,
     pub calibration: &'a [SupplyCalibration],
     pub caching: &'a [AppCache],
+    pub client_defaults: &'a [ClientDefaults],
 }
 
 /// One supply's part of the reports.
@@ -118,22 +120,22 @@ fn impact_rows(impact: &PredictedImpact) -> Vec<(&'static str, String, String)> 
         .collect()
 }
 
-/// The response-cache table's header and one row per app: the recommended cache, or why none.
-const CACHE_HEADER: [&str; 6] = [
-    "app",
-    "supply",
-    "response cache",
-    "hit rate (95 % interval)",
-    "tokens saved",
-    "cost saved",
-];
+/// A fleet-wide findings table of the reports: title, header and rows of text.
+struct Findings {
+    title: &'static str,
+    header: &'static [&'static str],
+    rows: Vec<Vec<String>>,
+}
 
-fn cache_rows(apps: &[AppCache]) -> Vec<[String; 6]> {
-    apps.iter()
+/// The findings tables with at least one row: response caching and client defaults.
+fn findings(input: &ReportInput) -> Vec<Findings> {
+    let caching = input
+        .caching
+        .iter()
         .map(|a| {
             let best = a.replays.iter().map(|r| r.hit_rate()).fold(0.0, f64::max);
             match (a.chosen, a.hit_rate_interval) {
-                (Some(c), Some([lo, hi])) => [
+                (Some(c), Some([lo, hi])) => vec![
                     a.app_id.clone(),
                     a.supply_id.clone(),
                     c.policy.name(),
@@ -146,7 +148,7 @@ fn cache_rows(apps: &[AppCache]) -> Vec<[String; 6]> {
                     (c.prompt_tokens_saved + c.completion_tokens_saved).to_string(),
                     format!("${:.2}", c.cost_saved_usd),
                 ],
-                _ => [
+                _ => vec![
                     a.app_id.clone(),
                     a.supply_id.clone(),
                     format!("none: at most {:.1} % of requests repeat", best * 100.0),
@@ -156,7 +158,49 @@ fn cache_rows(apps: &[AppCache]) -> Vec<[String; 6]> {
                 ],
             }
         })
-        .collect()
+        .collect();
+    let client = input
+        .client_defaults
+        .iter()
+        .map(|d| {
+            let l = &d.lengths;
+            vec![
+                l.app_id.clone(),
+                l.current_cap.map_or("none".into(), |c| format!("{c:.0}")),
+                format!("{:.1} %", l.truncated_share() * 100.0),
+                match d.change {
+                    Some(_) => format!(
+                        "max_completion_tokens = {:.0} (cuts ≈ {:.2} %)",
+                        d.recommended_cap,
+                        d.cut_share * 100.0
+                    ),
+                    None => "none: the cap fits the outputs".into(),
+                },
+            ]
+        })
+        .collect();
+    [
+        Findings {
+            title: "Response caching",
+            header: &[
+                "app",
+                "supply",
+                "response cache",
+                "hit rate (95 % interval)",
+                "tokens saved",
+                "cost saved",
+            ],
+            rows: caching,
+        },
+        Findings {
+            title: "Client defaults",
+            header: &["app", "max_tokens today", "responses cut", "recommended"],
+            rows: client,
+        },
+    ]
+    .into_iter()
+    .filter(|f| !f.rows.is_empty())
+    .collect()
 }
 
 /// How a status reads in a heading.

@@ -22,20 +22,21 @@ use crate::contracts;
 use crate::error::{Context, Error, Result};
 use crate::features::QueryResult;
 use crate::opportunities::AppCache;
+use crate::opportunities::client::ClientDefaults;
 use crate::recommend::SupplyRecommendation;
 use crate::search::SearchResult;
 use crate::workloads::Workloads;
 
 pub use calibration::calibration;
 pub use eval::eval_cases;
-pub use opportunities::cache_opportunities;
+pub use opportunities::{cache_opportunities, client_defaults};
 pub use recommend::recommendations;
 pub use search::search;
 pub use workloads::workloads;
 
 use calibration::calibration_def;
 use features::{features_hourly, gpu_hourly, quarantine, session_depth};
-use opportunities::cache_opportunities_def;
+use opportunities::{cache_opportunities_def, client_defaults_def};
 use recommend::recommendations_def;
 use search::{pareto_def, simulations_def};
 use workloads::{app_workload_mix, app_workload_shares, workload_classes};
@@ -186,6 +187,7 @@ pub fn definitions() -> Vec<TableDef> {
         pareto_def(),
         recommendations_def(),
         cache_opportunities_def(),
+        client_defaults_def(),
     ]
 }
 
@@ -200,6 +202,7 @@ pub struct RunResults<'a> {
     pub analysis_id: &'a str,
     pub recommendations: &'a [SupplyRecommendation],
     pub caching: &'a [AppCache],
+    pub client_defaults: &'a [ClientDefaults],
 }
 
 /// Every output table of a run.
@@ -223,6 +226,7 @@ pub fn build(run: &RunResults) -> Result<Vec<Table>> {
     tables.extend(search(run.searches)?);
     tables.push(recommendations(run.analysis_id, run.recommendations)?);
     tables.push(cache_opportunities(run.caching)?);
+    tables.push(client_defaults(run.client_defaults)?);
     Ok(tables)
 }
 

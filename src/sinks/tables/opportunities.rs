@@ -1,4 +1,5 @@
-//! `cache_opportunities`: each app's requests replayed through candidate response caches.
+//! `cache_opportunities` (each app's requests replayed through candidate response caches) and
+//! `client_defaults` (each app's output cap fitted to its completions).
 
 use serde_json::{Value, json};
 
@@ -6,6 +7,7 @@ use super::{Column, Table, TableDef, col, required};
 use crate::error::Result;
 use crate::opportunities::AppCache;
 use crate::opportunities::cache::Policy;
+use crate::opportunities::client::{CapChange, ClientDefaults};
 
 pub(super) fn cache_opportunities_def() -> TableDef {
     use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
@@ -89,4 +91,103 @@ pub fn cache_opportunities(apps: &[AppCache]) -> Result<Table> {
         })
         .collect();
     cache_opportunities_def().table_of_rows(&rows)
+}
+
+pub(super) fn client_defaults_def() -> TableDef {
+    use arrow::datatypes::DataType::{Float64, Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("app_id", Utf8, "the app"),
+        required(
+            "supply_id",
+            Utf8,
+            "the supply that served most of its requests",
+        ),
+        required("requests", Int64, "successful requests of the window"),
+        required(
+            "truncated_share",
+            Float64,
+            "share of them cut at max_tokens (finish_reason = length)",
+        ),
+        required("completion_p50", Float64, "median completion tokens"),
+        required(
+            "completion_p90",
+            Float64,
+            "90th percentile of completion tokens",
+        ),
+        required("completion_max", Float64, "longest completion, tokens"),
+        col(
+            "current_cap",
+            Float64,
+            "the median max_tokens requests set (null when most set none)",
+        ),
+        required(
+            "fitted_sigma",
+            Float64,
+            "log-σ of the censoring-aware lognormal fit of completion lengths",
+        ),
+        required(
+            "recommended_cap",
+            Float64,
+            "max_completion_tokens covering the fit's 99.9th percentile, rounded up to 64",
+        ),
+        required(
+            "change",
+            Utf8,
+            "`raise` (over 1 % cut), `lower` (no cap, or over 2× the recommended one) or `none`",
+        ),
+        required(
+            "cut_share",
+            Float64,
+            "share of responses the recommended cap would cut (fitted)",
+        ),
+        required(
+            "extra_tokens",
+            Float64,
+            "completion tokens a raise lets through over the window (fitted)",
+        ),
+        required(
+            "temperature",
+            Utf8,
+            "whether a temperature can be recommended, and why",
+        ),
+    ];
+    TableDef {
+        name: "client_defaults",
+        row: "one app",
+        columns,
+    }
+}
+
+pub fn client_defaults(apps: &[ClientDefaults]) -> Result<Table> {
+    let rows: Vec<Value> = apps
+        .iter()
+        .map(|d| {
+            let l = &d.lengths;
+            json!({
+                "app_id": l.app_id,
+                "supply_id": l.supply_id,
+                "requests": l.requests,
+                "truncated_share": l.truncated_share(),
+                "completion_p50": l.completion_p50,
+                "completion_p90": l.completion_p90,
+                "completion_max": l.completion_max,
+                "current_cap": l.current_cap,
+                "fitted_sigma": d.sigma,
+                "recommended_cap": d.recommended_cap,
+                "change": match d.change {
+                    Some(CapChange::Raise) => "raise",
+                    Some(CapChange::Lower) => "lower",
+                    None => "none",
+                },
+                "cut_share": d.cut_share,
+                "extra_tokens": d.extra_tokens,
+                "temperature": if l.with_feedback == 0 {
+                    "not recommendable: no feedback in the data"
+                } else {
+                    "not analysed: feedback present"
+                },
+            })
+        })
+        .collect();
+    client_defaults_def().table_of_rows(&rows)
 }
