@@ -13,7 +13,8 @@ use tunelake::storage::Location;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/demo");
 
-async fn demo_caching(seed: u64) -> Vec<AppCache> {
+/// The demo lake's week, ingested.
+async fn demo_lake() -> (ingest::Lake, Window) {
     let window = Window::ending_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(), 7);
     let lake = ingest::ingest(&IngestInput {
         lake: Location::parse(DEMO, None).unwrap(),
@@ -24,6 +25,11 @@ async fn demo_caching(seed: u64) -> Vec<AppCache> {
     })
     .await
     .unwrap();
+    (lake, window)
+}
+
+async fn demo_caching(seed: u64) -> Vec<AppCache> {
+    let (lake, window) = demo_lake().await;
     opportunities::response_caching(&lake.ctx, &window, seed)
         .await
         .unwrap()
@@ -145,16 +151,7 @@ async fn client_defaults_recover_the_planted_output_lengths() {
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(Path::new(DEMO).join("ground_truth.json")).unwrap())
             .unwrap();
-    let window = Window::ending_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(), 7);
-    let lake = ingest::ingest(&IngestInput {
-        lake: Location::parse(DEMO, None).unwrap(),
-        window,
-        app_ids: vec![],
-        validation: ValidationSettings::default(),
-        skip_bad_files: false,
-    })
-    .await
-    .unwrap();
+    let (lake, window) = demo_lake().await;
     assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
     assert!((normal_cdf(-1.0) - 0.158_655_25).abs() < 1e-6);
     let found = opportunities::client_defaults(&lake.ctx, &window)
