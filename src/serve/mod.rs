@@ -152,11 +152,14 @@ pub async fn bind(address: &str) -> Result<tokio::net::TcpListener> {
 }
 
 async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        ApiDoc::openapi().to_json().unwrap_or_default(),
-    )
-        .into_response()
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("serialising the OpenAPI document: {e}"),
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {
