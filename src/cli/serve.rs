@@ -47,15 +47,16 @@ pub fn create_key(
     file: &Path,
 ) -> anyhow::Result<()> {
     let (key, entry) = keys::create(name, apps, requests_per_minute)?;
+    let text = keys::entry_toml(&entry)?;
+    // The file with the new entry must still load: checked before anything is written.
+    let before = std::fs::read_to_string(file).unwrap_or_default();
+    Keys::parse(&format!("{before}\n{text}"), &file.display().to_string())?;
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(file)
         .with_context(|| format!("opening {}", file.display()))?;
-    writeln!(out, "{}", keys::entry_toml(&entry)?)
-        .with_context(|| format!("writing {}", file.display()))?;
-    // Checks the file as the server will read it.
-    Keys::load(file)?;
+    writeln!(out, "{text}").with_context(|| format!("writing {}", file.display()))?;
     println!("{key}");
     eprintln!(
         "key `{name}` added to {} (only its hash is stored: keep the key above, it is not shown again)",

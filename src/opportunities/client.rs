@@ -68,9 +68,10 @@ impl OutputLengths {
         self.truncated as f64 / self.requests.max(1) as f64
     }
 
-    /// The fit and the decision; None when the app has too few requests to fit.
+    /// The fit and the decision; None when the app has too few requests to fit, or when half its
+    /// responses or more are cut (the median itself is censored, so nothing fits the tail).
     pub fn defaults(&self) -> Option<ClientDefaults> {
-        if self.requests < 100 || self.completion_p50 <= 0.0 {
+        if self.requests < 100 || self.completion_p50 <= 0.0 || self.truncated_share() >= 0.5 {
             return None;
         }
         let mu = self.completion_p50.ln();

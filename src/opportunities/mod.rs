@@ -34,7 +34,7 @@ pub struct AppCache {
     pub window_days: f64,
     /// Every candidate policy, in [`Policy::candidates`] order.
     pub replays: Vec<Replay>,
-    /// The smallest LRU reaching [`NEAR_BEST`] of the best candidate's hits, when that clears
+    /// The smallest LRU reaching [`NEAR_BEST`] of the largest LRU's hits, when that clears
     /// [`MIN_HIT_RATE`].
     pub chosen: Option<Replay>,
     /// 95 % interval of the chosen cache's hit rate over resamples of the window's days.
@@ -95,9 +95,15 @@ pub async fn response_caching(
                 .into_iter()
                 .map(|p| replay(&lookups, p))
                 .collect();
-            let best = replays.iter().map(|(r, _)| r.hits).max().unwrap_or(0);
+            let is_lru = |r: &Replay| matches!(r.policy, Policy::Lru { .. });
+            let best = replays
+                .iter()
+                .filter(|(r, _)| is_lru(r))
+                .map(|(r, _)| r.hits)
+                .max()
+                .unwrap_or(0);
             let chosen = replays.iter().find(|(r, _)| {
-                matches!(r.policy, Policy::Lru { .. })
+                is_lru(r)
                     && r.hits as f64 >= NEAR_BEST * best as f64
                     && r.hit_rate() >= MIN_HIT_RATE
             });

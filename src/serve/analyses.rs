@@ -22,6 +22,9 @@ use crate::recommend::stable_uuid;
 use crate::sinks::output;
 use crate::storage::Location;
 
+/// Analyses run at once; more answer 503 until one finishes.
+const MAX_RUNNING: usize = 2;
+
 /// The shortest time between two listings of `out` prompted by unknown ids.
 const RELIST_AFTER: Duration = Duration::from_secs(2);
 
@@ -72,6 +75,8 @@ pub enum Answer {
     Done(RunEntry),
     /// Still running after the wait.
     Running { analysis_id: String },
+    /// Every analysis slot is taken.
+    Busy,
 }
 
 type Running = Shared<BoxFuture<'static, std::result::Result<RunEntry, String>>>;
@@ -90,8 +95,10 @@ pub struct Analyses {
     fixed_end: Option<DateTime<Utc>>,
     seed: u64,
     index: RwLock<Index>,
-    /// Running analyses by analysis id.
-    running: Mutex<HashMap<String, Running>>,
+    /// Running analyses by analysis id, with the apps they cover.
+    running: Mutex<HashMap<String, (Vec<String>, Running)>>,
+    /// Pipeline runs at once: each holds a blocking thread and a share of the cores.
+    slots: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
 }
 
@@ -109,6 +116,7 @@ impl Analyses {
             pipeline,
             index: RwLock::new(Index::default()),
             running: Mutex::new(HashMap::new()),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             metrics,
         })
     }
@@ -166,11 +174,13 @@ impl Analyses {
         index.by_analysis.get(analysis_id).cloned()
     }
 
-    pub fn is_running(&self, analysis_id: &str) -> bool {
+    /// The apps of a running analysis, None when it is not running.
+    pub fn running_apps(&self, analysis_id: &str) -> Option<Vec<String>> {
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains_key(analysis_id)
+            .get(analysis_id)
+            .map(|(apps, _)| apps.clone())
     }
 
     /// The window an analysis of `period_days` covers now, or why the lake cannot serve it.
@@ -203,16 +213,14 @@ impl Analyses {
         window: Window,
         wait: Duration,
     ) -> Result<Answer> {
-        let run_id = format!(
-            "api-{:016x}",
-            stable_hash64(&format!(
-                "{}|{}|{}|{}",
-                apps.join(","),
-                window.start.to_rfc3339(),
-                window.end.to_rfc3339(),
-                self.pipeline.display()
-            ))
-        );
+        // The apps as a JSON array, so ["a,b"] and ["a", "b"] are different analyses.
+        let key = serde_json::json!([
+            apps,
+            window.start.to_rfc3339(),
+            window.end.to_rfc3339(),
+            self.pipeline.display().to_string()
+        ]);
+        let run_id = format!("api-{:016x}", stable_hash64(&key.to_string()));
         let analysis_id = stable_uuid(&[&run_id, &self.seed.to_string()]);
         if let Some(entry) = self.find(&analysis_id).await? {
             self.metrics.analysis(AnalysisOutcome::Cached);
@@ -220,14 +228,23 @@ impl Analyses {
         }
         let running = {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            // Looked up again under the lock: a run enters the index before it leaves `running`,
+            // so it is always found in one of the two.
+            if let Some(entry) = self.lookup(&analysis_id) {
+                self.metrics.analysis(AnalysisOutcome::Cached);
+                return Ok(Answer::Done(entry));
+            }
             match running.get(&analysis_id) {
-                Some(r) => {
+                Some((_, r)) => {
                     self.metrics.analysis(AnalysisOutcome::Shared);
                     r.clone()
                 }
                 None => {
-                    let r = self.spawn(run_id, analysis_id.clone(), apps, window);
-                    running.insert(analysis_id.clone(), r.clone());
+                    let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+                        return Ok(Answer::Busy);
+                    };
+                    let r = self.spawn(run_id, analysis_id.clone(), apps.clone(), window, slot);
+                    running.insert(analysis_id.clone(), (apps, r.clone()));
                     r
                 }
             }
@@ -246,11 +263,17 @@ impl Analyses {
         analysis_id: String,
         apps: Vec<String>,
         window: Window,
+        slot: tokio::sync::OwnedSemaphorePermit,
     ) -> Running {
         let this = Arc::clone(self);
         let task = tokio::task::spawn_blocking(move || {
             let handle = tokio::runtime::Handle::current();
-            let result = handle.block_on(this.run(&run_id, apps, window));
+            // A panic in the run is its failure: the entry must still leave `running`.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.block_on(this.run(&run_id, apps, window))
+            }))
+            .unwrap_or_else(|_| Err(Error::Internal(format!("analysis {run_id} panicked"))));
+            drop(slot);
             this.running
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -92,8 +92,14 @@ impl Keys {
             message,
         };
         let file: KeysFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
-        let mut entries = Vec::new();
+        let mut entries: Vec<([u8; 32], KeyEntry)> = Vec::new();
         for entry in file.keys {
+            if entries.iter().any(|(_, e)| e.name == entry.name) {
+                return Err(bad(format!(
+                    "key `{}` appears twice (names key the rate limits)",
+                    entry.name
+                )));
+            }
             let digits = entry.sha256.to_ascii_lowercase();
             if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad(format!(

@@ -72,6 +72,9 @@ impl IntoResponse for ApiError {
 
 type ApiResult = std::result::Result<Response, ApiError>;
 
+/// The longest analysis window accepted (ten years), before the lake's retention is checked.
+const MAX_PERIOD_DAYS: u32 = 3650;
+
 /// Documents JSON error answers by status.
 fn error_responses(
     answers: &[(&str, &str)],
@@ -97,6 +100,11 @@ impl IntoResponses for KeyErrors {
         error_responses(&[
             ("401", "No valid X-API-Key"),
             ("429", "Over the key's rate limit (see Retry-After)"),
+            ("500", "Storage or internal failure"),
+            (
+                "503",
+                "Timed out, or too many analyses running (see Retry-After)",
+            ),
         ])
     }
 }
@@ -184,13 +192,21 @@ async fn readable(
         .find(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no analysis {id}")))?;
-    match entry.apps.iter().find(|a| !caller.key.may(a)) {
+    match out_of_scope(caller, &entry.apps) {
         Some(app) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("key `{}` may not read app `{app}`", caller.key.name),
         )),
         None => Ok(entry),
     }
+}
+
+/// The first of `apps` the caller may not read; a run that names no app needs the all-apps scope.
+fn out_of_scope<'a>(caller: &Caller, apps: &'a [String]) -> Option<&'a str> {
+    if apps.is_empty() && !caller.key.may(super::keys::ALL_APPS) {
+        return Some(super::keys::ALL_APPS);
+    }
+    apps.iter().map(String::as_str).find(|a| !caller.key.may(a))
 }
 
 /// A file of a committed run as a download.
@@ -284,9 +300,9 @@ fn parse_request(
             "app_ids",
         ));
     }
-    if request.analysis_period_days == 0 {
+    if !(1..=MAX_PERIOD_DAYS).contains(&request.analysis_period_days) {
         return Err(unprocessable(
-            "analysis_period_days must be at least 1".into(),
+            format!("analysis_period_days must be 1 to {MAX_PERIOD_DAYS}"),
             "analysis_period_days",
         ));
     }
@@ -385,6 +401,13 @@ pub async fn create_analysis(
     match state.analyses.analyse(apps, window, wait).await? {
         Answer::Done(entry) => report_json(&state, &entry).await,
         Answer::Running { analysis_id } => Ok(pending(&analysis_id)),
+        Answer::Busy => Err(ApiError {
+            retry_after_s: Some(60),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is running as many analyses as it may; retry later",
+            )
+        }),
     }
 }
 
@@ -406,8 +429,14 @@ pub async fn get_analysis(
     Path(AnalysisPath { analysis_id }): Path<AnalysisPath>,
 ) -> ApiResult {
     let caller = caller(&state, &headers)?;
-    if state.analyses.is_running(&analysis_id) {
-        return Ok(pending(&analysis_id));
+    if let Some(apps) = state.analyses.running_apps(&analysis_id) {
+        return match out_of_scope(&caller, &apps) {
+            Some(app) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("key `{}` may not read app `{app}`", caller.key.name),
+            )),
+            None => Ok(pending(&analysis_id)),
+        };
     }
     let entry = readable(&state, &caller, &analysis_id).await?;
     report_json(&state, &entry).await
@@ -454,7 +483,7 @@ pub async fn list_analyses(
         .analyses
         .entries()
         .into_iter()
-        .filter(|e| e.apps.iter().all(|a| caller.key.may(a)))
+        .filter(|e| out_of_scope(&caller, &e.apps).is_none())
         .collect();
     entries.sort_by(|a, b| {
         b.created_at

@@ -359,6 +359,11 @@ async fn the_api_serves_every_route_to_scoped_keys_and_runs_one_analysis_per_req
             422,
             "analysis_period_days",
         ),
+        (
+            r#"{"app_ids": ["chat"], "analysis_period_days": 100000000}"#,
+            422,
+            "analysis_period_days",
+        ),
         // The demo lake holds 7 days.
         (
             r#"{"app_ids": ["chat"], "analysis_period_days": 8}"#,

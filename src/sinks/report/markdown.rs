@@ -24,16 +24,16 @@ pub fn markdown(input: &ReportInput) -> String {
     for s in &input.supplies {
         let i = &s.recommendation.recommendation.predicted_impact;
         let changed = s.recommendation.status == Status::Recommended;
-        let cell = |x: f64| if changed { pct(x) } else { "–".into() };
+        let change = |x: f64| if changed { pct(x) } else { "–".into() };
         let _ = writeln!(
             w,
             "| `{}` | {} | {} | {} | {} | {} |",
-            s.supply.id,
+            cell(&s.supply.id),
             verdict(s.recommendation.status),
-            cell(i.cost_change_percent),
-            cell(i.p95_latency_change_percent),
-            cell(i.p95_ttft_change_percent),
-            cell(i.p95_tpot_change_percent)
+            change(i.cost_change_percent),
+            change(i.p95_latency_change_percent),
+            change(i.p95_ttft_change_percent),
+            change(i.p95_tpot_change_percent)
         );
     }
     for s in &input.supplies {
@@ -48,10 +48,23 @@ pub fn markdown(input: &ReportInput) -> String {
             "---|".repeat(f.header.len())
         );
         for row in f.rows {
-            let _ = writeln!(w, "| {} |", row.join(" | "));
+            let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+            let _ = writeln!(w, "| {} |", cells.join(" | "));
         }
     }
     md
+}
+
+/// Text made safe for one Markdown table cell or inline span.
+fn cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('`', "'")
+        .replace(['\n', '\r'], " ")
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 fn supply(w: &mut String, s: &SupplyReport) {
@@ -59,7 +72,7 @@ fn supply(w: &mut String, s: &SupplyReport) {
     let _ = writeln!(
         w,
         "\n## `{}`: {}\n\n{}\n",
-        s.supply.id,
+        cell(&s.supply.id),
         verdict(r.status),
         r.recommendation.analysis_summary
     );
@@ -84,10 +97,14 @@ fn supply(w: &mut String, s: &SupplyReport) {
         } else {
             ""
         };
+        let text = String::from_utf8_lossy(&artifact.bytes);
+        // A fence longer than any backtick run inside the snippet.
+        let ticks = "`".repeat(3.max(longest_backtick_run(&text) + 1));
         let _ = writeln!(
             w,
-            "`{name}`:\n\n```{fence}\n{}\n```\n",
-            String::from_utf8_lossy(&artifact.bytes).trim_end()
+            "`{}`:\n\n{ticks}{fence}\n{}\n{ticks}\n",
+            cell(name),
+            text.trim_end()
         );
     }
 }
