@@ -159,6 +159,12 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     }
 
     timings.start("recommend");
+    let costs = opportunities::costs::cost_drivers(
+        &workloads.mix,
+        &workloads.classes,
+        &supply_prices(&supplies, &catalog)?,
+        (plan.window.end - plan.window.start).num_seconds() as f64 / 86_400.0,
+    );
     let hosted = |supply_id: &str| {
         supplies
             .iter()
@@ -207,6 +213,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         calibration: &calibration,
         caching: &caching,
         client_defaults: &client_defaults,
+        costs: &costs,
     })?);
     artifacts.extend(snippets);
 
@@ -221,6 +228,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         recommendations: &recommendations,
         caching: &caching,
         client_defaults: &client_defaults,
+        costs: &costs,
     })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
     let mut summary = RunSummary {
@@ -351,6 +359,39 @@ fn analyse_supply(
         recommendation,
         snippets,
     })
+}
+
+/// How each supply is billed: a self-hosted one's GPUs today at its price (or the catalog's), a
+/// hosted API's token prices (left out when the pipeline file gives none).
+fn supply_prices(
+    supplies: &[Supply],
+    catalog: &Catalog,
+) -> Result<Vec<opportunities::costs::SupplyPrice>> {
+    use opportunities::costs::{Billing, SupplyPrice};
+    let mut prices = Vec::new();
+    for s in supplies {
+        let billing = if s.engine.is_hosted() {
+            match (s.price.per_1k_input, s.price.per_1k_output) {
+                (Some(usd_per_1k_input), Some(usd_per_1k_output)) => Billing::Tokens {
+                    usd_per_1k_input,
+                    usd_per_1k_output,
+                },
+                _ => continue,
+            }
+        } else {
+            let d = deployment::current_deployment(s, catalog)?;
+            Billing::Gpus {
+                gpus: d.config.gpus() as f64,
+                usd_per_gpu_hour: d.price_per_gpu_hour,
+            }
+        };
+        prices.push(SupplyPrice {
+            supply_id: s.id.clone(),
+            model: s.model.clone(),
+            billing,
+        });
+    }
+    Ok(prices)
 }
 
 /// The apps asked for and those whose requests the window holds, sorted.

@@ -1,8 +1,10 @@
 //! Fleet and application findings beyond the engine's knobs (issue 13), from the window's
-//! requests. Today: response caching per app ([`cache`]) and client defaults ([`client`]).
+//! requests. Today: response caching per app ([`cache`]), client defaults ([`client`]) and cost
+//! drivers ([`costs`]).
 
 pub mod cache;
 pub mod client;
+pub mod costs;
 
 use std::collections::BTreeMap;
 

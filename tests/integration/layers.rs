@@ -40,7 +40,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // Fleet and application findings from the window's requests (response caching, ...).
-    ("opportunities", &["error", "hash", "rng", "config", "sql"]),
+    (
+        "opportunities",
+        &["error", "hash", "rng", "config", "sql", "workloads"],
+    ),
     (
         "calibration",
         &[

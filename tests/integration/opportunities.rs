@@ -207,3 +207,112 @@ async fn client_defaults_recover_the_planted_output_lengths() {
         }
     }
 }
+
+/// Known answer. Protocol: each self-hosted supply of the demo holds its GPUs for the whole week
+/// (GPUs × the pipeline file's price × 168 h); the hosted summariser bills its token prices on
+/// the tokens the lake records. The drivers must carry exactly those bills, spread so that every
+/// dimension sums to the fleet's total, project them to 30 days, and rank keys by cost. An empty
+/// window costs nothing and names no driver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cost_drivers_carry_the_planted_bills() {
+    use tunelake::opportunities::costs::{Billing, SupplyPrice, cost_drivers};
+    let (lake, window) = demo_lake().await;
+    let workloads = tunelake::workloads::characterize(&lake.ctx, &window, 42)
+        .await
+        .unwrap();
+    let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml");
+    let file = tunelake::config::PipelineFile::load(&pipeline).unwrap();
+    let mut prices = Vec::new();
+    let mut bills = Vec::new();
+    for s in &file.supplies {
+        let billing = match s.price.per_gpu_hour {
+            Some(usd) => {
+                let gpus = f64::from(s.gpus_per_replica * s.replicas);
+                bills.push((s.id.clone(), gpus * usd * 168.0));
+                Billing::Gpus {
+                    gpus,
+                    usd_per_gpu_hour: usd,
+                }
+            }
+            None => Billing::Tokens {
+                usd_per_1k_input: s.price.per_1k_input.unwrap(),
+                usd_per_1k_output: s.price.per_1k_output.unwrap(),
+            },
+        };
+        prices.push(SupplyPrice {
+            supply_id: s.id.clone(),
+            model: s.model.clone(),
+            billing,
+        });
+    }
+    let tokens = lake
+        .ctx
+        .sql("SELECT CAST(SUM(prompt_tokens) AS DOUBLE), CAST(SUM(completion_tokens) AS DOUBLE) FROM requests WHERE supply_id = 'summarize-gpt4o-mini'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let sum = |c: usize| {
+        tokens[0]
+            .column(c)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap()
+            .value(0)
+    };
+    bills.push((
+        "summarize-gpt4o-mini".into(),
+        (sum(0) * 0.00015 + sum(1) * 0.0006) / 1e3,
+    ));
+    let drivers = cost_drivers(&workloads.mix, &workloads.classes, &prices, 7.0);
+    assert!(drivers.unpriced.is_empty());
+    let total: f64 = bills.iter().map(|b| b.1).sum();
+    assert!(
+        (drivers.total_usd / total - 1.0).abs() < 1e-9,
+        "{} vs {total}",
+        drivers.total_usd
+    );
+    for (supply, bill) in &bills {
+        let row = drivers
+            .rows
+            .iter()
+            .find(|r| r.dimension == "supply" && r.key == *supply)
+            .unwrap();
+        assert!(
+            (row.cost_usd / bill - 1.0).abs() < 1e-9,
+            "{supply}: {} vs {bill}",
+            row.cost_usd
+        );
+    }
+    // chat is the only app of its supply.
+    let chat = drivers
+        .rows
+        .iter()
+        .find(|r| r.dimension == "app" && r.key == "chat")
+        .unwrap();
+    assert!((chat.cost_usd - 2.0 * 6.88 * 168.0).abs() < 1e-6);
+    assert!((drivers.per_month(chat.cost_usd) - chat.cost_usd * 30.0 / 7.0).abs() < 1e-9);
+    for dimension in ["app", "supply", "model", "class", "day"] {
+        let rows: Vec<_> = drivers
+            .rows
+            .iter()
+            .filter(|r| r.dimension == dimension)
+            .collect();
+        let shares: f64 = rows.iter().map(|r| r.share).sum();
+        assert!((shares - 1.0).abs() < 1e-9, "{dimension}: {shares}");
+        if dimension != "day" {
+            assert!(
+                rows.windows(2).all(|w| w[0].cost_usd >= w[1].cost_usd),
+                "{dimension} ranked"
+            );
+        }
+    }
+    assert_eq!(
+        drivers.rows.iter().filter(|r| r.dimension == "day").count(),
+        7
+    );
+    // Nothing in the window: no driver.
+    let empty = cost_drivers(&tunelake::workloads::Mix::default(), &[], &prices, 7.0);
+    assert!(empty.rows.is_empty() && empty.total_usd == 0.0);
+}

@@ -12,6 +12,7 @@ use crate::calibration::SupplyCalibration;
 use crate::config::{Supply, Window};
 use crate::opportunities::AppCache;
 use crate::opportunities::client::ClientDefaults;
+use crate::opportunities::costs::CostDrivers;
 use crate::recommend::{PredictedImpact, Status, SupplyRecommendation};
 use crate::search::SearchResult;
 use crate::sinks::output::Artifact;
@@ -30,6 +31,7 @@ pub struct ReportInput<'a> {
     pub calibration: &'a [SupplyCalibration],
     pub caching: &'a [AppCache],
     pub client_defaults: &'a [ClientDefaults],
+    pub costs: &'a CostDrivers,
 }
 
 /// One supply's part of the reports.
@@ -193,6 +195,19 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             rows: caching,
         },
         Findings {
+            title: "Cost drivers (top 3 per dimension)",
+            header: &[
+                "dimension",
+                "key",
+                "cost in window",
+                "per month",
+                "share",
+                "per 1k requests",
+                "per 1M tokens",
+            ],
+            rows: cost_rows(input.costs),
+        },
+        Findings {
             title: "Client defaults",
             header: &["app", "max_tokens today", "responses cut", "recommended"],
             rows: client,
@@ -201,6 +216,32 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
     .into_iter()
     .filter(|f| !f.rows.is_empty())
     .collect()
+}
+
+/// The three costliest keys of each dimension but days.
+fn cost_rows(costs: &CostDrivers) -> Vec<Vec<String>> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    costs
+        .rows
+        .iter()
+        .filter(|r| r.dimension != "day")
+        .filter(|r| {
+            let n = seen.entry(r.dimension).or_default();
+            *n += 1;
+            *n <= 3
+        })
+        .map(|r| {
+            vec![
+                r.dimension.to_string(),
+                r.key.clone(),
+                format!("${:.2}", r.cost_usd),
+                format!("${:.0}", costs.per_month(r.cost_usd)),
+                format!("{:.1} %", r.share * 100.0),
+                format!("${:.3}", r.cost_usd / r.requests.max(1) as f64 * 1e3),
+                format!("${:.2}", r.cost_usd / r.tokens.max(1) as f64 * 1e6),
+            ]
+        })
+        .collect()
 }
 
 /// How a status reads in a heading.

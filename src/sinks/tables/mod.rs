@@ -23,20 +23,21 @@ use crate::error::{Context, Error, Result};
 use crate::features::QueryResult;
 use crate::opportunities::AppCache;
 use crate::opportunities::client::ClientDefaults;
+use crate::opportunities::costs::CostDrivers;
 use crate::recommend::SupplyRecommendation;
 use crate::search::SearchResult;
 use crate::workloads::Workloads;
 
 pub use calibration::calibration;
 pub use eval::eval_cases;
-pub use opportunities::{cache_opportunities, client_defaults};
+pub use opportunities::{cache_opportunities, client_defaults, cost_drivers};
 pub use recommend::recommendations;
 pub use search::search;
 pub use workloads::workloads;
 
 use calibration::calibration_def;
 use features::{features_hourly, gpu_hourly, quarantine, session_depth};
-use opportunities::{cache_opportunities_def, client_defaults_def};
+use opportunities::{cache_opportunities_def, client_defaults_def, cost_drivers_def};
 use recommend::recommendations_def;
 use search::{pareto_def, simulations_def};
 use workloads::{app_workload_mix, app_workload_shares, workload_classes};
@@ -188,6 +189,7 @@ pub fn definitions() -> Vec<TableDef> {
         recommendations_def(),
         cache_opportunities_def(),
         client_defaults_def(),
+        cost_drivers_def(),
     ]
 }
 
@@ -203,6 +205,7 @@ pub struct RunResults<'a> {
     pub recommendations: &'a [SupplyRecommendation],
     pub caching: &'a [AppCache],
     pub client_defaults: &'a [ClientDefaults],
+    pub costs: &'a CostDrivers,
 }
 
 /// Every output table of a run.
@@ -227,6 +230,7 @@ pub fn build(run: &RunResults) -> Result<Vec<Table>> {
     tables.push(recommendations(run.analysis_id, run.recommendations)?);
     tables.push(cache_opportunities(run.caching)?);
     tables.push(client_defaults(run.client_defaults)?);
+    tables.push(cost_drivers(run.costs)?);
     Ok(tables)
 }
 

@@ -1,5 +1,5 @@
 //! `cache_opportunities` (each app's requests replayed through candidate response caches) and
-//! `client_defaults` (each app's output cap fitted to its completions).
+//! `client_defaults` (each app's output cap fitted to its completions) and `cost_drivers`.
 
 use serde_json::{Value, json};
 
@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::opportunities::AppCache;
 use crate::opportunities::cache::Policy;
 use crate::opportunities::client::{CapChange, ClientDefaults};
+use crate::opportunities::costs::CostDrivers;
 
 pub(super) fn cache_opportunities_def() -> TableDef {
     use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
@@ -190,4 +191,70 @@ pub fn client_defaults(apps: &[ClientDefaults]) -> Result<Table> {
         })
         .collect();
     client_defaults_def().table_of_rows(&rows)
+}
+
+pub(super) fn cost_drivers_def() -> TableDef {
+    use arrow::datatypes::DataType::{Float64, Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required(
+            "dimension",
+            Utf8,
+            "`app`, `supply`, `model`, `class` (workload class label) or `day` (UTC date)",
+        ),
+        required("key", Utf8, "the app, supply, model, class or day"),
+        required(
+            "rank",
+            Int64,
+            "1 for the costliest key of its dimension (days in date order)",
+        ),
+        required(
+            "cost_usd",
+            Float64,
+            "cost in the window, USD: a self-hosted supply's GPUs × price × hours spread over its traffic by tokens, a hosted API's token prices",
+        ),
+        required("share", Float64, "of the fleet's cost in the window"),
+        required(
+            "cost_usd_per_month",
+            Float64,
+            "cost_usd projected to a 30-day month",
+        ),
+        required("requests", Int64, "requests of the key in the window"),
+        required(
+            "tokens",
+            Int64,
+            "prompt + completion tokens of the key in the window",
+        ),
+        required("usd_per_1k_requests", Float64, "cost per 1,000 requests"),
+        required("usd_per_1m_tokens", Float64, "cost per million tokens"),
+    ];
+    TableDef {
+        name: "cost_drivers",
+        row: "one key of one cost dimension",
+        columns,
+    }
+}
+
+pub fn cost_drivers(drivers: &CostDrivers) -> Result<Table> {
+    let mut rank: std::collections::BTreeMap<&str, i64> = Default::default();
+    let rows: Vec<Value> = drivers
+        .rows
+        .iter()
+        .map(|r| {
+            let n = rank.entry(r.dimension).or_default();
+            *n += 1;
+            json!({
+                "dimension": r.dimension,
+                "key": r.key,
+                "rank": *n,
+                "cost_usd": r.cost_usd,
+                "share": r.share,
+                "cost_usd_per_month": drivers.per_month(r.cost_usd),
+                "requests": r.requests,
+                "tokens": r.tokens,
+                "usd_per_1k_requests": r.cost_usd / r.requests.max(1) as f64 * 1e3,
+                "usd_per_1m_tokens": r.cost_usd / r.tokens.max(1) as f64 * 1e6,
+            })
+        })
+        .collect();
+    cost_drivers_def().table_of_rows(&rows)
 }
