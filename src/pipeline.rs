@@ -163,7 +163,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         &workloads.mix,
         &workloads.classes,
         &supply_prices(&supplies, &catalog)?,
-        (plan.window.end - plan.window.start).num_seconds() as f64 / 86_400.0,
+        plan.window.days(),
     );
     let hosted = |supply_id: &str| {
         supplies

@@ -223,6 +223,11 @@ impl Window {
         }
     }
 
+    /// Length in days (fractional for windows not on day boundaries).
+    pub fn days(&self) -> f64 {
+        (self.end - self.start).num_seconds() as f64 / 86_400.0
+    }
+
     /// UTC dates whose partitions can hold rows of the window.
     pub fn dates(&self) -> Vec<NaiveDate> {
         let last = (self.end - Duration::microseconds(1)).date_naive();

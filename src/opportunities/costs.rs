@@ -61,7 +61,7 @@ pub struct CostDrivers {
 impl CostDrivers {
     /// `usd` of the window projected to a 30-day month.
     pub fn per_month(&self, usd: f64) -> f64 {
-        usd * 30.0 / self.window_days.max(1e-9)
+        super::per_month(usd, self.window_days)
     }
 }
 

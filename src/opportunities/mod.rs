@@ -20,6 +20,11 @@ use crate::rng::Rng;
 use crate::sql;
 use cache::{Lookup, MIN_HIT_RATE, NEAR_BEST, Policy, Replay, replay};
 
+/// `usd` spent over `window_days` projected to a 30-day month.
+pub fn per_month(usd: f64, window_days: f64) -> f64 {
+    usd * 30.0 / window_days.max(1e-9)
+}
+
 /// Bootstrap resamples of the window's days.
 const RESAMPLES: usize = 400;
 
@@ -89,7 +94,7 @@ pub async fn response_caching(
             });
         }
     }
-    let window_days = (window.end - window.start).num_seconds() as f64 / 86_400.0;
+    let window_days = window.days();
     Ok(apps
         .into_iter()
         .map(|(app_id, (lookups, supplies))| {

@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{PredictedImpact, SystemRecommendation, stable_uuid};
-use crate::opportunities::AppCache;
 use crate::opportunities::cache::Policy;
+use crate::opportunities::{AppCache, per_month};
 
 /// The recommendation for `app`'s chosen cache; None when no cache clears the minimum hit rate.
 /// `hosted`: the app's supply is a hosted API, so each hit saves its price.
@@ -27,7 +27,6 @@ pub fn response_cache(
         .map(|r| format!("{} {:.1} %", r.policy.name(), r.hit_rate() * 100.0))
         .collect::<Vec<_>>()
         .join(", ");
-    let per_month = 30.0 / app.window_days.max(1e-9);
     let (cost_change, cost_interval, cost_text) = if hosted && app.cost_usd > 0.0 {
         // Saved price as a share of the app's bill; its interval scales with the hit rate's.
         let share = chosen.cost_saved_usd / app.cost_usd * 100.0;
@@ -39,7 +38,7 @@ pub fn response_cache(
                 " It saves ${:.2} of the ${:.2} the app paid in the window (about ${:.0} a month).",
                 chosen.cost_saved_usd,
                 app.cost_usd,
-                chosen.cost_saved_usd * per_month
+                per_month(chosen.cost_saved_usd, app.window_days)
             ),
         )
     } else {

@@ -118,7 +118,6 @@ pub fn recommend(input: &RecommendInput) -> Result<SupplyRecommendation> {
     })
 }
 
-/// What to recommend, why, and the impact when it was already computed.
 /// Status, the configuration chosen, why, and its impact when deciding needed it.
 type Decision = (
     Status,

@@ -136,14 +136,13 @@ impl Analyses {
         }
         let known: BTreeSet<String> = self.entries().into_iter().map(|e| e.run_id).collect();
         let mut found = Vec::new();
-        for run_id in output::committed_runs(&self.out).await? {
-            if known.contains(&run_id) {
-                continue;
-            }
-            if let Some(m) = output::read_manifest(&self.out, &run_id).await?
-                && let Some(entry) = RunEntry::from_manifest(&run_id, &m)
-            {
-                found.push(entry);
+        for (run_id, manifest) in output::committed_manifests(&self.out, &known).await? {
+            match manifest.map(|m| RunEntry::from_manifest(&run_id, &m)) {
+                Ok(Some(entry)) => found.push(entry),
+                Ok(None) => {
+                    tracing::warn!(run_id, "manifest lacks the analysis fields: run not served")
+                }
+                Err(e) => tracing::warn!(run_id, error = %e, "unreadable manifest: run not served"),
             }
         }
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());

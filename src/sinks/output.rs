@@ -171,6 +171,26 @@ pub async fn read_manifest(out: &Location, run_id: &str) -> Result<Option<serde_
     if !committed_runs(out).await?.iter().any(|r| r == run_id) {
         return Ok(None);
     }
+    fetch_manifest(out, run_id).await.map(Some)
+}
+
+/// The manifests of the committed runs not in `known`, listing `out` once; each run's own read
+/// or parse failure is kept with it, so one bad manifest does not hide the others.
+pub async fn committed_manifests(
+    out: &Location,
+    known: &BTreeSet<String>,
+) -> Result<Vec<(String, Result<serde_json::Value>)>> {
+    let mut manifests = Vec::new();
+    for run_id in committed_runs(out).await? {
+        if !known.contains(&run_id) {
+            let manifest = fetch_manifest(out, &run_id).await;
+            manifests.push((run_id, manifest));
+        }
+    }
+    Ok(manifests)
+}
+
+async fn fetch_manifest(out: &Location, run_id: &str) -> Result<serde_json::Value> {
     let path = out.child(&format!("{}/manifest.json", run_dir(run_id)));
     let bytes = out
         .store
@@ -180,10 +200,8 @@ pub async fn read_manifest(out: &Location, run_id: &str) -> Result<Option<serde_
         .bytes()
         .await
         .map_err(|e| out.storage_error(e))?;
-    Ok(Some(serde_json::from_slice(&bytes).map_err(|source| {
-        crate::Error::Json {
-            context: format!("manifest of run {run_id}"),
-            source,
-        }
-    })?))
+    serde_json::from_slice(&bytes).map_err(|source| crate::Error::Json {
+        context: format!("manifest of run {run_id}"),
+        source,
+    })
 }

@@ -71,22 +71,22 @@ fn builder<'a, 'b>(
     builder
 }
 
-/// Range of `values` with a little room, never empty.
-fn span(values: impl Iterator<Item = f64>, from_zero: bool) -> std::ops::Range<f64> {
+/// Range from zero (or the lowest negative value) to the highest of `values`, with a little
+/// room above; `0..1` when there is none.
+fn span(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        .fold((0.0f64, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
-    if !lo.is_finite() {
+    if !hi.is_finite() {
         return 0.0..1.0;
     }
-    let lo = if from_zero { lo.min(0.0) } else { lo };
     let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.05).max(1e-9);
-    (if from_zero { lo } else { lo - pad })..hi + pad
+    lo..hi + pad
 }
 
-/// Lines (and, for `markers`, single labelled points) on shared axes.
+/// Lines and dots (single points: candidates, highlights) on shared axes.
 pub struct LineChart<'a> {
     pub title: &'a str,
     pub x_label: &'a str,
@@ -111,8 +111,8 @@ impl LineChart<'_> {
         if self.diagonal {
             return self.parity();
         }
-        let xs = span(all().map(|p| p.0), true);
-        let mut ys = span(all().map(|p| p.1), true);
+        let xs = span(all().map(|p| p.0));
+        let mut ys = span(all().map(|p| p.1));
         if matches!(
             self.legend,
             SeriesLabelPosition::UpperRight | SeriesLabelPosition::UpperLeft
