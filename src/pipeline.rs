@@ -116,10 +116,6 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     timings.start("workloads");
     let workloads = workloads::characterize(&lake.ctx, &plan.window, plan.seed).await?;
 
-    timings.start("opportunities");
-    let caching = opportunities::response_caching(&lake.ctx, &plan.window, plan.seed).await?;
-    let client_defaults = opportunities::client_defaults(&lake.ctx, &plan.window).await?;
-
     // An analysis of some apps covers the supplies that served them, and only those.
     let apps = analysed_apps(plan, &workloads);
     let served: BTreeSet<&str> = workloads.mix.cells().map(|c| c.supply_id).collect();
@@ -130,6 +126,10 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         .cloned()
         .collect();
 
+    timings.start("opportunities");
+    let findings =
+        opportunities::findings(&lake.ctx, &plan.window, plan.seed, &plan.apps, &supplies).await?;
+
     timings.start("calibration");
     let catalog = Catalog::bundled()?;
     let calibration = calibrate_lake(plan, &supplies, &catalog, &lake).await?;
@@ -139,6 +139,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     let mut searches = Vec::new();
     let mut recommendations = Vec::new();
     let mut snippets = Vec::new();
+    let mut capacity = Vec::new();
     for (supply, fitted) in supplies.iter().zip(&calibration) {
         progress.stage(&format!("search: {}", supply.id));
         let traffic = workloads
@@ -155,6 +156,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         )?;
         searches.extend(analysed.search);
         snippets.extend(analysed.snippets);
+        capacity.extend(analysed.capacity);
         recommendations.push(analysed.recommendation);
     }
 
@@ -170,19 +172,42 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
             .iter()
             .any(|s| s.id == supply_id && s.engine.is_hosted())
     };
+    let grades = grade_supplies(&findings, &recommendations, &costs, &hosted);
     let analysis = recommend::Analysis {
         analysis_id: analysis_id.clone(),
         recommendations: recommendations
             .iter()
             .map(|r| r.recommendation.clone())
-            .chain(caching.iter().filter_map(|app| {
+            .chain(findings.caching.iter().filter_map(|app| {
                 recommend::response_cache(app, hosted(&app.supply_id), &analysis_id)
             }))
             .chain(
-                client_defaults
+                findings
+                    .prefix_caching
+                    .iter()
+                    .filter_map(|p| recommend::prompt_caching(p, &analysis_id)),
+            )
+            .chain(
+                findings
+                    .batch
+                    .iter()
+                    .filter_map(|b| recommend::batch_api(b, plan.window.days(), &analysis_id)),
+            )
+            .chain(
+                findings
+                    .client_defaults
                     .iter()
                     .filter_map(|d| recommend::client_defaults(d, &analysis_id)),
             )
+            .chain(capacity.iter().filter_map(|c| {
+                let supply = supplies.iter().find(|s| s.id == c.supply_id)?;
+                recommend::capacity_plan(supply, c, &analysis_id)
+            }))
+            .chain(supplies.iter().filter_map(|s| {
+                let health = findings.health.iter().find(|h| h.supply_id == s.id)?;
+                let grade = grades.iter().find(|g| g.supply_id == s.id)?;
+                recommend::alerts(s, health, grade, &analysis_id)
+            }))
             .collect(),
     };
     let mut artifacts = vec![Artifact {
@@ -211,9 +236,10 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         supplies: supply_reports,
         workloads: &workloads,
         calibration: &calibration,
-        caching: &caching,
-        client_defaults: &client_defaults,
+        findings: &findings,
         costs: &costs,
+        grades: &grades,
+        capacity: &capacity,
     })?);
     artifacts.extend(snippets);
 
@@ -226,9 +252,11 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         searches: &searches,
         analysis_id: &analysis_id,
         recommendations: &recommendations,
-        caching: &caching,
-        client_defaults: &client_defaults,
+        findings: &findings,
         costs: &costs,
+        grades: &grades,
+        capacity: &capacity,
+        window_start: plan.window.start,
     })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
     let mut summary = RunSummary {
@@ -280,6 +308,7 @@ struct SupplyAnalysis {
     search: Option<SearchResult>,
     recommendation: SupplyRecommendation,
     snippets: Vec<Artifact>,
+    capacity: Option<recommend::CapacityPlan>,
 }
 
 /// Snippet files as run artifacts under `snippets/<supply_id>/`.
@@ -324,6 +353,7 @@ fn analyse_supply(
             search: None,
             recommendation: recommend::unsearched(supply, analysis_id, traffic.len()),
             snippets: artifacts(supply, recommend::render::client_defaults(supply)),
+            capacity: None,
         });
     }
     let input = SearchInput {
@@ -354,11 +384,52 @@ fn analyse_supply(
         (Some(before), Some(after)) => snippet(before, after),
         _ => Vec::new(),
     };
+    let capacity = plan_capacity(plan, catalog, &evaluator, &recommendation)?;
     Ok(SupplyAnalysis {
         search: Some(result),
         recommendation,
         snippets,
+        capacity,
     })
+}
+
+/// The capacity plan of the configuration the supply will run (the recommended one, else the
+/// current), sized with the model's backtest error as headroom; None when one replica cannot meet
+/// the SLOs at any rate.
+fn plan_capacity(
+    plan: &Plan,
+    catalog: &Catalog,
+    evaluator: &search::Evaluator,
+    recommendation: &SupplyRecommendation,
+) -> Result<Option<recommend::CapacityPlan>> {
+    use search::capacity::{hourly_plan, replica_capacity};
+    let config = recommendation
+        .recommended
+        .clone()
+        .unwrap_or_else(|| evaluator.current().clone());
+    let Some(capacity) = replica_capacity(evaluator, &config)? else {
+        return Ok(None);
+    };
+    let error = recommendation
+        .model_error
+        .unwrap_or_else(recommend::ModelError::uncalibrated);
+    let headroom = error.ttft_pct.max(error.tpot_pct) / 100.0;
+    let hourly = hourly_plan(
+        evaluator,
+        &config,
+        capacity,
+        headroom,
+        plan.window.hours().ceil() as u32,
+    )?;
+    let supply = evaluator.supply();
+    let price = deployment::of(supply, &config, catalog)?.price_per_gpu_hour;
+    let per_replica_hour = price * config.gpus() as f64 / f64::from(config.replicas.max(1));
+    Ok(Some(recommend::CapacityPlan::priced(
+        &supply.id,
+        hourly,
+        per_replica_hour,
+        plan.purchase.as_ref(),
+    )))
 }
 
 /// How each supply is billed: a self-hosted one's GPUs today at its price (or the catalog's), a
@@ -392,6 +463,55 @@ fn supply_prices(
         });
     }
     Ok(prices)
+}
+
+/// Each measured supply's grade; its cost grade reads the share of its bill that the run's own
+/// recommendations would save (a cheaper engine configuration, hosted caching and batch savings).
+fn grade_supplies(
+    findings: &opportunities::FleetFindings,
+    recommendations: &[SupplyRecommendation],
+    costs: &opportunities::costs::CostDrivers,
+    hosted: &dyn Fn(&str) -> bool,
+) -> Vec<opportunities::health::SupplyGrade> {
+    let mut saved: BTreeMap<&str, f64> = BTreeMap::new();
+    let bill = |supply_id: &str| {
+        costs
+            .rows
+            .iter()
+            .find(|r| r.dimension == "supply" && r.key == supply_id)
+            .map(|r| r.cost_usd)
+    };
+    for r in recommendations
+        .iter()
+        .filter(|r| r.status == Status::Recommended)
+    {
+        let id = r.recommendation.target_supply_id.as_str();
+        let pct = r.recommendation.predicted_impact.cost_change_percent;
+        *saved.entry(id).or_default() += (-pct / 100.0).max(0.0) * bill(id).unwrap_or(0.0);
+    }
+    for c in &findings.caching {
+        if let Some(chosen) = c.chosen.filter(|_| hosted(&c.supply_id)) {
+            *saved.entry(&c.supply_id).or_default() += chosen.cost_saved_usd;
+        }
+    }
+    for b in &findings.batch {
+        *saved.entry(&b.profile.supply_id).or_default() += b.saving_usd.unwrap_or(0.0);
+    }
+    for p in &findings.prefix_caching {
+        if let Some(i) = p.chosen {
+            *saved.entry(&p.supply_id).or_default() += p.replays[i].saving_usd;
+        }
+    }
+    findings
+        .health
+        .iter()
+        .map(|h| {
+            let share = bill(&h.supply_id)
+                .filter(|b| *b > 0.0)
+                .map(|b| saved.get(h.supply_id.as_str()).copied().unwrap_or(0.0) / b);
+            h.grade(share)
+        })
+        .collect()
 }
 
 /// The apps asked for and those whose requests the window holds, sorted.

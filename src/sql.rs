@@ -133,6 +133,15 @@ pub const PROMPT_REPEATS: Query = query!("opportunities/prompt_repeats.sql");
 /// Per app, completions against the clients' cap (client defaults).
 pub const OUTPUT_LENGTHS: Query = query!("opportunities/output_lengths.sql");
 
+/// Per app and supply: night-time, session and prompt-length shape, tokens and cost (batch).
+pub const APP_PROFILE: Query = query!("opportunities/app_profile.sql");
+
+/// Requests to hosted supplies with their shared prefixes, in arrival order (prefix caching).
+pub const HOSTED_PREFIXES: Query = query!("opportunities/hosted_prefixes.sql");
+
+/// Per supply and hour: SLO attainment, failures, cost and telemetry (grades and alerts).
+pub const SUPPLY_HOURS: Query = query!("opportunities/supply_hours.sql");
+
 /// Every query with a golden result on the fixture lake: `tests/golden/<path under sql/>.csv`.
 pub const GOLDEN: &[Query] = &[
     FEATURES[0].1,
@@ -145,4 +154,7 @@ pub const GOLDEN: &[Query] = &[
     CALIBRATION_BACKTEST_REQUESTS,
     PROMPT_REPEATS,
     OUTPUT_LENGTHS,
+    APP_PROFILE,
+    HOSTED_PREFIXES,
+    SUPPLY_HOURS,
 ];

@@ -23,6 +23,34 @@ pub struct PipelineFile {
     pub validation: ValidationSettings,
     #[serde(default)]
     pub supplies: Vec<Supply>,
+    /// What the pipeline declares about apps (the lake says the rest).
+    #[serde(default)]
+    pub apps: Vec<AppSettings>,
+    /// How GPU capacity can be bought; without it the capacity plan prices on-demand only.
+    pub purchase: Option<PurchaseOptions>,
+}
+
+/// What a person declares about one app.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    pub id: String,
+    /// Whether the app's answers may wait hours (batch, offline jobs); absent: inferred from its
+    /// traffic, and flagged as inferred.
+    pub latency_tolerant: Option<bool>,
+}
+
+/// Discounts on the on-demand GPU price (each supply's `per_gpu_hour`), as the buyer's contract
+/// gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseOptions {
+    /// Share off for reserved capacity (committed for every hour of the term).
+    pub reserved_discount: f64,
+    /// Share off for spot capacity (can be reclaimed).
+    pub spot_discount: f64,
+    /// Largest share of the capacity above the reserved floor that may run on spot.
+    pub max_spot_share: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -147,6 +175,31 @@ pub struct Supply {
     pub slo: Slo,
     #[serde(default)]
     pub options: SearchOptions,
+    /// A hosted API's automatic prompt caching, as its provider documents it.
+    pub prompt_cache: Option<PromptCacheRules>,
+}
+
+/// How a provider caches prompt prefixes on its own (e.g. OpenAI's automatic prompt caching).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptCacheRules {
+    /// Shortest prefix cached, tokens.
+    pub min_prefix_tokens: u64,
+    /// A cached prefix grows in steps of this many tokens past the minimum.
+    pub increment_tokens: u64,
+    /// How long an unused prefix stays cached, seconds.
+    pub ttl_s: f64,
+    /// The longer retention a client may ask for (absent when the provider has none).
+    pub extended: Option<Retention>,
+}
+
+/// A prompt-cache retention a client asks for by name.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// The value of the request's `prompt_cache_retention`.
+    pub name: String,
+    pub ttl_s: f64,
 }
 
 fn one() -> u32 {
@@ -174,6 +227,10 @@ pub struct Price {
     /// USD per 1k input / output tokens for hosted APIs.
     pub per_1k_input: Option<f64>,
     pub per_1k_output: Option<f64>,
+    /// USD per 1k input tokens read from the provider's prompt cache.
+    pub per_1k_cached_input: Option<f64>,
+    /// Share off the token prices for requests sent through the provider's batch API.
+    pub batch_discount: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -257,6 +314,8 @@ pub struct Plan {
     pub s3_endpoint: Option<String>,
     pub validation: ValidationSettings,
     pub supplies: Vec<Supply>,
+    pub apps: Vec<AppSettings>,
+    pub purchase: Option<PurchaseOptions>,
 }
 
 impl PipelineFile {
@@ -299,6 +358,25 @@ impl PipelineFile {
             }
             validate_supply(supply, catalog)?;
         }
+        let mut seen_apps = HashSet::new();
+        for app in &self.apps {
+            if !seen_apps.insert(app.id.as_str()) {
+                return Err(bad("apps.id", format!("`{}` appears twice", app.id)));
+            }
+        }
+        if let Some(p) = &self.purchase {
+            for (key, share) in [
+                ("purchase.reserved_discount", p.reserved_discount),
+                ("purchase.spot_discount", p.spot_discount),
+                ("purchase.max_spot_share", p.max_spot_share),
+            ] {
+                if !(0.0..=1.0).contains(&share)
+                    || (key != "purchase.max_spot_share" && share == 1.0)
+                {
+                    return Err(bad(key, "must be a share in [0, 1)".into()));
+                }
+            }
+        }
         Ok(Plan {
             source: source.to_path_buf(),
             lake: resolve(base, &self.run.lake),
@@ -314,6 +392,8 @@ impl PipelineFile {
             s3_endpoint: self.run.s3_endpoint,
             validation: self.validation,
             supplies,
+            apps: self.apps,
+            purchase: self.purchase,
         })
     }
 }
@@ -387,6 +467,14 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
     {
         return Err(bad("options.bounds", format!("`{knob}` needs min ≤ max")));
     }
+    if let Some(d) = supply.price.batch_discount
+        && !(0.0..1.0).contains(&d)
+    {
+        return Err(bad(
+            "price.batch_discount",
+            "must be a share in [0, 1)".into(),
+        ));
+    }
     if supply.engine.is_hosted() {
         if supply.price.per_1k_input.is_none() || supply.price.per_1k_output.is_none() {
             return Err(bad(
@@ -394,7 +482,24 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
                 "a hosted API is priced with per_1k_input and per_1k_output".into(),
             ));
         }
+        if let Some(r) = &supply.prompt_cache
+            && !(r.increment_tokens > 0
+                && r.ttl_s > 0.0
+                && r.extended.as_ref().is_none_or(|e| e.ttl_s >= r.ttl_s))
+        {
+            return Err(bad(
+                "prompt_cache",
+                "increment_tokens and ttl_s must be positive, extended.ttl_s at least ttl_s".into(),
+            ));
+        }
         return Ok(());
+    }
+    if supply.prompt_cache.is_some() {
+        return Err(bad(
+            "prompt_cache",
+            "describes a hosted API's caching; a self-hosted engine's prefix cache is a knob"
+                .into(),
+        ));
     }
     if !supply.price.per_gpu_hour.is_some_and(|p| p > 0.0) {
         return Err(bad(

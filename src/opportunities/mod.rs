@@ -1,24 +1,203 @@
 //! Fleet and application findings beyond the engine's knobs (issue 13), from the window's
-//! requests. Today: response caching per app ([`cache`]), client defaults ([`client`]) and cost
-//! drivers ([`costs`]).
+//! requests: response caching per app ([`cache`]), prompt-prefix caching on hosted APIs
+//! ([`prefix`]), batch opportunities ([`batch`]), client defaults ([`client`]), cost drivers
+//! ([`costs`]), grades and alerts ([`health`]).
+//!
+//! Queries that need the pipeline's supplies (hosted or not, SLO targets) join the in-memory
+//! table `supplies` that [`register_supplies`] puts beside the lake's tables.
 
+pub mod batch;
 pub mod cache;
 pub mod client;
 pub mod costs;
+pub mod health;
+pub mod prefix;
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use crate::config::Window;
-use crate::error::{Error, Result};
+use crate::config::{AppSettings, Supply, Window};
+use crate::error::{Context, Error, Result};
 use crate::hash::stable_hash64;
 use crate::rng::Rng;
 use crate::sql;
 use cache::{Lookup, MIN_HIT_RATE, NEAR_BEST, Policy, Replay, replay};
+
+/// Typed columns of one result batch of a query; a missing or mistyped column is an internal error
+/// naming the query.
+pub(crate) struct Columns<'a> {
+    batch: &'a RecordBatch,
+    query: &'static str,
+}
+
+impl<'a> Columns<'a> {
+    pub(crate) fn new(batch: &'a RecordBatch, query: &'static str) -> Self {
+        Columns { batch, query }
+    }
+
+    fn get<T: Array + 'static>(&self, name: &str) -> Result<&'a T> {
+        self.batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<T>())
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "{} lacks column {name} of type {}",
+                    self.query,
+                    std::any::type_name::<T>()
+                ))
+            })
+    }
+
+    pub(crate) fn text(&self, name: &str) -> Result<&'a StringArray> {
+        self.get(name)
+    }
+
+    pub(crate) fn int(&self, name: &str) -> Result<&'a Int64Array> {
+        self.get(name)
+    }
+
+    pub(crate) fn real(&self, name: &str) -> Result<&'a Float64Array> {
+        self.get(name)
+    }
+
+    pub(crate) fn boolean(&self, name: &str) -> Result<&'a BooleanArray> {
+        self.get(name)
+    }
+
+    pub(crate) fn timestamp(&self, name: &str) -> Result<&'a TimestampMicrosecondArray> {
+        self.get(name)
+    }
+
+    /// Row `i` of a count column: null and negative read as 0.
+    pub(crate) fn count(a: &Int64Array, i: usize) -> u64 {
+        if a.is_null(i) {
+            0
+        } else {
+            a.value(i).max(0) as u64
+        }
+    }
+}
+
+/// Registers the pipeline's supplies as the table `supplies` (`supply_id`, `hosted`,
+/// `p95_ttft_ms`, `p95_tpot_ms`), replacing an earlier one.
+pub fn register_supplies(ctx: &SessionContext, supplies: &[Supply]) -> Result<()> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("supply_id", DataType::Utf8, false),
+        Field::new("hosted", DataType::Boolean, false),
+        Field::new("p95_ttft_ms", DataType::Float64, false),
+        Field::new("p95_tpot_ms", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                supplies.iter().map(|s| &s.id),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                supplies.iter().map(|s| Some(s.engine.is_hosted())),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                supplies.iter().map(|s| s.slo.p95_ttft_ms),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                supplies.iter().map(|s| s.slo.p95_tpot_ms),
+            )),
+        ],
+    )
+    .context("building the supplies table")?;
+    ctx.deregister_table("supplies")
+        .context("replacing the supplies table")?;
+    ctx.register_batch("supplies", batch)
+        .context("registering the supplies table")?;
+    Ok(())
+}
+
+/// Every fleet and application finding the lake gives on its own (cost drivers and grades also
+/// need the supplies' prices and the run's recommendations: see [`costs`] and [`health`]).
+#[derive(Debug, Clone)]
+pub struct FleetFindings {
+    pub caching: Vec<AppCache>,
+    pub prefix_caching: Vec<prefix::PrefixCaching>,
+    pub batch: Vec<batch::BatchOpportunity>,
+    pub client_defaults: Vec<client::ClientDefaults>,
+    pub health: Vec<health::SupplyHealth>,
+}
+
+/// Runs every finding of [`FleetFindings`] over the window (registering `supplies` first).
+pub async fn findings(
+    ctx: &SessionContext,
+    window: &Window,
+    seed: u64,
+    apps: &[AppSettings],
+    supplies: &[Supply],
+) -> Result<FleetFindings> {
+    register_supplies(ctx, supplies)?;
+    Ok(FleetFindings {
+        caching: response_caching(ctx, window, seed).await?,
+        prefix_caching: prefix_caching(ctx, window, supplies).await?,
+        batch: batch_opportunities(ctx, window, apps, supplies).await?,
+        client_defaults: client_defaults(ctx, window).await?,
+        health: supply_health(ctx, window, supplies).await?,
+    })
+}
+
+/// The batch finding of every app (see [`batch`]).
+pub async fn batch_opportunities(
+    ctx: &SessionContext,
+    window: &Window,
+    apps: &[AppSettings],
+    supplies: &[Supply],
+) -> Result<Vec<batch::BatchOpportunity>> {
+    let batches = sql::APP_PROFILE
+        .collect(ctx, sql::window_params(window.start, window.end))
+        .await?;
+    Ok(batch::batch_opportunities(
+        batch::profiles(&batches)?,
+        apps,
+        supplies,
+    ))
+}
+
+/// The prompt-prefix caching finding of every app on a hosted supply (see [`prefix`]); needs
+/// [`register_supplies`].
+pub async fn prefix_caching(
+    ctx: &SessionContext,
+    window: &Window,
+    supplies: &[Supply],
+) -> Result<Vec<prefix::PrefixCaching>> {
+    let batches = sql::HOSTED_PREFIXES
+        .collect(ctx, sql::window_params(window.start, window.end))
+        .await?;
+    prefix::prefix_caching(&batches, supplies, window.days())
+}
+
+/// Each supply's measures and alerts (see [`health`]); needs [`register_supplies`].
+pub async fn supply_health(
+    ctx: &SessionContext,
+    window: &Window,
+    supplies: &[Supply],
+) -> Result<Vec<health::SupplyHealth>> {
+    let batches = sql::SUPPLY_HOURS
+        .collect(ctx, sql::window_params(window.start, window.end))
+        .await?;
+    let targets = supplies
+        .iter()
+        .map(|s| (s.id.clone(), (s.slo.p95_ttft_ms, s.slo.p95_tpot_ms)))
+        .collect();
+    Ok(health::supply_health(
+        &health::supply_hours(&batches)?,
+        &targets,
+    ))
+}
 
 /// `usd` spent over `window_days` projected to a 30-day month.
 pub fn per_month(usd: f64, window_days: f64) -> f64 {
@@ -59,37 +238,26 @@ pub async fn response_caching(
         .await?;
     let mut apps: BTreeMap<String, (Vec<Lookup>, BTreeMap<String, u64>)> = BTreeMap::new();
     for b in &batches {
-        let column = |name: &str| {
-            b.column_by_name(name).ok_or_else(|| {
-                Error::Internal(format!("{} lacks column {name}", sql::PROMPT_REPEATS.path))
-            })
-        };
-        let (app, supply) = (
-            column("app_id")?.as_string::<i32>(),
-            column("supply_id")?.as_string::<i32>(),
+        let c = Columns::new(b, sql::PROMPT_REPEATS.path);
+        let (app, supply, prompt) = (
+            c.text("app_id")?,
+            c.text("supply_id")?,
+            c.text("prompt_hash")?,
         );
-        let ts = column("ts")?.as_primitive::<TimestampMicrosecondType>();
-        let prompt = column("prompt_hash")?.as_string::<i32>();
-        let cacheable = column("cacheable")?.as_boolean();
-        let prompt_tokens = column("prompt_tokens")?.as_primitive::<Int64Type>();
-        let completion_tokens = column("completion_tokens")?.as_primitive::<Int64Type>();
-        let cost = column("cost_usd")?.as_primitive::<Float64Type>();
+        let ts = c.timestamp("ts")?;
+        let cacheable = c.boolean("cacheable")?;
+        let (prompt_tokens, completion_tokens) =
+            (c.int("prompt_tokens")?, c.int("completion_tokens")?);
+        let cost = c.real("cost_usd")?;
         for i in 0..b.num_rows() {
             let (lookups, supplies) = apps.entry(app.value(i).to_string()).or_default();
             *supplies.entry(supply.value(i).to_string()).or_default() += 1;
-            let count = |a: &arrow::array::Int64Array| {
-                if a.is_null(i) {
-                    0
-                } else {
-                    a.value(i).max(0) as u64
-                }
-            };
             lookups.push(Lookup {
                 ts_us: ts.value(i),
                 prompt: stable_hash64(prompt.value(i)),
                 cacheable: cacheable.is_valid(i) && cacheable.value(i),
-                prompt_tokens: count(prompt_tokens),
-                completion_tokens: count(completion_tokens),
+                prompt_tokens: Columns::count(prompt_tokens, i),
+                completion_tokens: Columns::count(completion_tokens, i),
                 cost_usd: if cost.is_null(i) { 0.0 } else { cost.value(i) },
             });
         }
@@ -145,39 +313,32 @@ pub async fn client_defaults(
         .await?;
     let mut out = Vec::new();
     for b in &batches {
-        let column = |name: &str| {
-            b.column_by_name(name).ok_or_else(|| {
-                Error::Internal(format!("{} lacks column {name}", sql::OUTPUT_LENGTHS.path))
-            })
-        };
-        let text = |name| Ok::<_, Error>(column(name)?.as_string::<i32>().clone());
-        let count = |name| Ok::<_, Error>(column(name)?.as_primitive::<Int64Type>().clone());
-        let real = |name| Ok::<_, Error>(column(name)?.as_primitive::<Float64Type>().clone());
-        let (app, supply) = (text("app_id")?, text("supply_id")?);
+        let c = Columns::new(b, sql::OUTPUT_LENGTHS.path);
+        let (app, supply) = (c.text("app_id")?, c.text("supply_id")?);
         let (requests, truncated, with_cap, with_feedback) = (
-            count("requests")?,
-            count("truncated")?,
-            count("with_max_tokens")?,
-            count("with_feedback")?,
+            c.int("requests")?,
+            c.int("truncated")?,
+            c.int("with_max_tokens")?,
+            c.int("with_feedback")?,
         );
         let (p50, p90, max, cap) = (
-            real("completion_p50")?,
-            real("completion_p90")?,
-            real("completion_max")?,
-            real("max_tokens_p50")?,
+            c.real("completion_p50")?,
+            c.real("completion_p90")?,
+            c.real("completion_max")?,
+            c.real("max_tokens_p50")?,
         );
         for i in 0..b.num_rows() {
             let lengths = client::OutputLengths {
                 app_id: app.value(i).to_string(),
                 supply_id: supply.value(i).to_string(),
-                requests: requests.value(i).max(0) as u64,
-                truncated: truncated.value(i).max(0) as u64,
+                requests: Columns::count(requests, i),
+                truncated: Columns::count(truncated, i),
                 completion_p50: p50.value(i),
                 completion_p90: p90.value(i),
                 completion_max: max.value(i),
                 current_cap: (2 * with_cap.value(i) > requests.value(i) && cap.is_valid(i))
                     .then(|| cap.value(i)),
-                with_feedback: with_feedback.value(i).max(0) as u64,
+                with_feedback: Columns::count(with_feedback, i),
             };
             out.extend(lengths.defaults());
         }

@@ -13,10 +13,14 @@
 //! paired bootstrap that resamples the days of the window (hours when it has fewer than 3 days).
 
 mod analysis;
+mod batch;
 mod caching;
+mod capacity;
 mod client;
 mod decide;
+mod health;
 mod impact;
+mod prompt_cache;
 mod prose;
 pub mod render;
 mod snippet;
@@ -25,7 +29,11 @@ pub use analysis::{
     Analysis, LatencyProfile, LatencyProfiles, ModelError, PredictedImpact, Status,
     SupplyRecommendation, SystemRecommendation, UNCALIBRATED_ERROR_PCT, stable_uuid,
 };
+pub use batch::batch_api;
 pub use caching::response_cache;
+pub use capacity::{CapacityPlan, PurchaseMix, capacity_plan};
 pub use client::client_defaults;
 pub use decide::{RecommendInput, recommend, unsearched};
+pub use health::{alerts, grade_parts};
+pub use prompt_cache::prompt_caching;
 pub use snippet::{apply_snippet, config_snippet};

@@ -7,11 +7,12 @@ use serde::Serialize;
 use super::space::{self, SearchSpace};
 use super::{ScenarioKind, Scenarios, SearchInput};
 use crate::calibration::{EngineCoefficients, roofline_prior};
+use crate::config::Supply;
 use crate::deployment;
 use crate::error::{Error, Result};
 use crate::hash::stable_hash64;
 use crate::knobs::ServingConfig;
-use crate::simulation::{Deployment, SimOptions, SimReport, simulate};
+use crate::simulation::{Deployment, SimOptions, SimReport, Trace, simulate};
 
 /// Latency and load figures of one simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -32,7 +33,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn of(r: &SimReport) -> Metrics {
+    pub(super) fn of(r: &SimReport) -> Metrics {
         Metrics {
             requests: r.requests,
             failed_share: (r.rejected + r.timed_out) as f64 / r.requests.max(1) as f64,
@@ -196,10 +197,23 @@ impl<'a> Evaluator<'a> {
         let Some(trace) = scenarios.trace(kind) else {
             return Ok(None);
         };
+        self.simulate_trace(config, trace, kind.as_str(), keep_per_request)
+            .map(Some)
+    }
+
+    /// Simulates `config` on `trace`, seeded by the supply and `scenario` (the same name, the same
+    /// random numbers).
+    pub fn simulate_trace(
+        &self,
+        config: &ServingConfig,
+        trace: &Trace,
+        scenario: &str,
+        keep_per_request: bool,
+    ) -> Result<SimReport> {
         let slo = &self.input.supply.slo;
         let options = SimOptions {
             seed: self.input.seed,
-            scenario_id: stable_hash64(&format!("{}/{}", self.input.supply.id, kind.as_str())),
+            scenario_id: stable_hash64(&format!("{}/{scenario}", self.input.supply.id)),
             slo: crate::simulation::Slo {
                 p95_ttft_ms: slo.p95_ttft_ms,
                 p95_tpot_ms: slo.p95_tpot_ms,
@@ -208,7 +222,20 @@ impl<'a> Evaluator<'a> {
             request_timeout_s: Some(slo.timeout_s),
             step_by_step: false,
         };
-        simulate(&self.deployment(config)?, trace, &options).map(Some)
+        simulate(&self.deployment(config)?, trace, &options)
+    }
+
+    /// Whether `m` meets the supply's SLO targets and error budget.
+    pub fn meets_slo(&self, m: &Metrics) -> bool {
+        let slo = &self.input.supply.slo;
+        m.ttft_p95_ms <= slo.p95_ttft_ms
+            && m.tpot_p95_ms <= slo.p95_tpot_ms
+            && m.failed_share <= slo.error_budget
+    }
+
+    /// The supply searched.
+    pub fn supply(&self) -> &Supply {
+        self.input.supply
     }
 
     /// Simulates `config` on `kinds` and judges it against the supply's SLOs.

@@ -17,6 +17,7 @@
 //!   the run seed and the scenario's id), shapes run in parallel with rayon and results are collected
 //!   in shape order, so results do not depend on the thread count.
 
+pub mod capacity;
 mod choice;
 mod evaluate;
 pub mod scenarios;

@@ -210,12 +210,34 @@ fn demo_run_writes_recommendations_snippets_and_report() {
     assert!(run.join("_SUCCESS").exists());
     let report: tunelake::recommend::Analysis =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
-    // One per supply, a response cache for each of the three apps that repeat prompts, and a
-    // raised output cap for the two apps whose responses are cut (rag, and the hosted summariser).
-    assert_eq!(report.recommendations.len(), 4 + 3 + 2);
+    // One per supply, a response cache for each of the three apps that repeat prompts, a raised
+    // output cap for the two apps whose responses are cut (rag, and the hosted summariser), and
+    // the batch API for the night-time summariser, and a capacity plan for each searched supply
+    // (one replica, reserved). Its 150-token shared instruction is below the provider's
+    // prompt-cache minimum, and the generator plants no incident: no prompt-caching or alert
+    // recommendation.
+    assert_eq!(report.recommendations.len(), 4 + 3 + 2 + 1 + 3);
     for r in &report.recommendations {
         assert!(uuid::Uuid::parse_str(&r.recommendation_id).is_ok());
         assert!(!r.analysis_summary.is_empty());
+    }
+    // Every supply, the hosted one included, gets something a person can apply.
+    for supply in [
+        "chat-llama8b-h100",
+        "rag-llama70b-h100",
+        "code-llama70b-a100",
+        "summarize-gpt4o-mini",
+    ] {
+        assert!(
+            report
+                .recommendations
+                .iter()
+                .any(|r| r.target_supply_id == supply
+                    && r.recommended_config_snippet
+                        .as_object()
+                        .is_some_and(|o| !o.is_empty())),
+            "{supply} has no applicable recommendation"
+        );
     }
     for file in [
         "snippets/chat-llama8b-h100/vllm.sh",

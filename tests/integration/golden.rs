@@ -77,6 +77,22 @@ async fn stage_sql_matches_golden_files() {
         ),
         ("stride", ScalarValue::Int64(Some(2))),
     ]);
+    // The fixture's one supply, registered as a hosted API so that the hosted-only query has rows.
+    let hosted: tunelake::config::PipelineFile = toml::from_str(
+        r#"
+[run]
+lake = "x"
+out = "y"
+[[supplies]]
+id = "llama-h100"
+engine = "openai"
+model = "llama-3.1-8b"
+price = { per_1k_input = 0.0001, per_1k_output = 0.0002 }
+slo = { p95_ttft_ms = 500, p95_tpot_ms = 50 }
+"#,
+    )
+    .unwrap();
+    tunelake::opportunities::register_supplies(&ingested.ctx, &hosted.supplies).unwrap();
     let bless = std::env::var_os("TUNELAKE_BLESS").is_some();
     let mut mismatches = Vec::new();
     for query in tunelake::sql::GOLDEN {

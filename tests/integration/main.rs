@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod eval;
 mod fixture;
+mod fleet;
 mod generate;
 mod golden;
 mod import;

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use tunelake::config::{ValidationSettings, Window};
-use tunelake::ingest::{self, IngestInput};
+use tunelake::config::Window;
+use tunelake::ingest;
 use tunelake::opportunities::cache::{Lookup, Policy, replay};
 use tunelake::opportunities::client::{CapChange, normal_cdf};
 use tunelake::opportunities::{self, AppCache};
@@ -16,16 +16,10 @@ const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/demo");
 /// The demo lake's week, ingested.
 async fn demo_lake() -> (ingest::Lake, Window) {
     let window = Window::ending_at(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(), 7);
-    let lake = ingest::ingest(&IngestInput {
-        lake: Location::parse(DEMO, None).unwrap(),
+    (
+        crate::support::ingest_window(Location::parse(DEMO, None).unwrap(), window).await,
         window,
-        app_ids: vec![],
-        validation: ValidationSettings::default(),
-        skip_bad_files: false,
-    })
-    .await
-    .unwrap();
-    (lake, window)
+    )
 }
 
 async fn demo_caching(seed: u64) -> Vec<AppCache> {

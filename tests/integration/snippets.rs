@@ -13,7 +13,7 @@ use tunelake::recommend::render::{self, Renderer, SnippetFile, Target};
 
 use crate::support::SupplyToml;
 
-fn reference(file: &str) -> BTreeSet<String> {
+pub(crate) fn reference(file: &str) -> BTreeSet<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/reference/engine-flags")
         .join(file);

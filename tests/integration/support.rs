@@ -23,6 +23,8 @@ pub struct Req {
     pub cached: Option<i64>,
     pub session: Option<String>,
     pub prompt_hash: Option<String>,
+    /// `prefix_hash` and `prefix_tokens`.
+    pub prefix: Option<(String, i64)>,
     pub status: Option<&'static str>,
     pub ttft_ms: Option<f64>,
     pub e2e_ms: Option<f64>,
@@ -63,6 +65,8 @@ pub fn requests_batch(rows: &[Req]) -> RecordBatch {
             cached_tokens: r.cached,
             session_id: r.session.as_deref(),
             prompt_hash: r.prompt_hash.as_deref(),
+            prefix_hash: r.prefix.as_ref().map(|(h, _)| h.as_str()),
+            prefix_tokens: r.prefix.as_ref().map(|(_, n)| *n),
             status: r.status,
             ttft_ms: r.ttft_ms,
             e2e_ms: r.e2e_ms,
@@ -89,6 +93,22 @@ pub fn gpu_batch(rows: &[(&str, &str, f64, f64, f64, f64)]) -> RecordBatch {
         });
     }
     builder.finish().expect("fixture batch")
+}
+
+/// Every app's valid rows of `window` in the lake at `lake`, with default validation.
+pub async fn ingest_window(
+    lake: Location,
+    window: tunelake::config::Window,
+) -> tunelake::ingest::Lake {
+    tunelake::ingest::ingest(&tunelake::ingest::IngestInput {
+        lake,
+        window,
+        app_ids: vec![],
+        validation: tunelake::config::ValidationSettings::default(),
+        skip_bad_files: false,
+    })
+    .await
+    .expect("ingesting the lake")
 }
 
 /// Writes batches of one table into a hive-partitioned lake.

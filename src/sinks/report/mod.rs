@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use crate::calibration::SupplyCalibration;
 use crate::config::{Supply, Window};
-use crate::opportunities::AppCache;
-use crate::opportunities::client::ClientDefaults;
+use crate::opportunities::FleetFindings;
 use crate::opportunities::costs::CostDrivers;
+use crate::opportunities::health::SupplyGrade;
 use crate::recommend::{PredictedImpact, Status, SupplyRecommendation};
 use crate::search::SearchResult;
 use crate::sinks::output::Artifact;
@@ -29,9 +29,10 @@ pub struct ReportInput<'a> {
     pub supplies: Vec<SupplyReport<'a>>,
     pub workloads: &'a Workloads,
     pub calibration: &'a [SupplyCalibration],
-    pub caching: &'a [AppCache],
-    pub client_defaults: &'a [ClientDefaults],
+    pub findings: &'a FleetFindings,
     pub costs: &'a CostDrivers,
+    pub grades: &'a [SupplyGrade],
+    pub capacity: &'a [crate::recommend::CapacityPlan],
 }
 
 /// One supply's part of the reports.
@@ -129,9 +130,10 @@ struct Findings {
     rows: Vec<Vec<String>>,
 }
 
-/// The findings tables with at least one row: response caching and client defaults.
+/// The findings tables with at least one row.
 fn findings(input: &ReportInput) -> Vec<Findings> {
-    let caching = input
+    let f = input.findings;
+    let caching = f
         .caching
         .iter()
         .map(|a| {
@@ -161,7 +163,7 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             }
         })
         .collect();
-    let client = input
+    let client = f
         .client_defaults
         .iter()
         .map(|d| {
@@ -181,7 +183,121 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             ]
         })
         .collect();
+    let money = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("${x:.2}"));
+    let prompt_caching = f
+        .prefix_caching
+        .iter()
+        .map(|p| {
+            let share =
+                |t: u64| format!("{:.1} %", t as f64 / p.prompt_tokens.max(1) as f64 * 100.0);
+            let chosen = p.chosen.map(|i| &p.replays[i]);
+            vec![
+                p.app_id.clone(),
+                p.supply_id.clone(),
+                share(p.long_prefix_tokens),
+                share(p.reported_cached_tokens),
+                chosen.map_or("none: saves under 1 % of the input bill".into(), |r| {
+                    format!(
+                        "{} ({})",
+                        r.retention.as_deref().unwrap_or("default retention"),
+                        share(r.cached_tokens)
+                    )
+                }),
+                money(chosen.map(|r| r.saving_usd)),
+            ]
+        })
+        .collect();
+    let batch = f
+        .batch
+        .iter()
+        .map(|b| {
+            let p = &b.profile;
+            vec![
+                p.app_id.clone(),
+                p.supply_id.clone(),
+                format!("{:.0} %", p.night_share() * 100.0),
+                format!("{:.0} %", p.session_share() * 100.0),
+                format!("{:.0}", p.prompt_p50),
+                match b.tolerance {
+                    Some(t) => format!("{t:?}").to_lowercase(),
+                    None => "no".into(),
+                },
+                money(b.saving_usd),
+            ]
+        })
+        .collect();
+    let grades = input
+        .grades
+        .iter()
+        .map(|g| {
+            vec![
+                g.supply_id.clone(),
+                g.grade.as_str().to_string(),
+                crate::recommend::grade_parts(g),
+            ]
+        })
+        .collect();
+    let when = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    };
+    let alerts = f
+        .health
+        .iter()
+        .flat_map(|h| &h.alerts)
+        .map(|a| {
+            vec![
+                a.supply_id.clone(),
+                a.kind.as_str().to_string(),
+                when(a.start_us),
+                a.hours.to_string(),
+                a.evidence.clone(),
+            ]
+        })
+        .collect();
+    let capacity = input
+        .capacity
+        .iter()
+        .map(|c| {
+            vec![
+                c.supply_id.clone(),
+                format!("{:.3}", c.plan.capacity.requests_per_s),
+                format!("{}–{}", c.min_replicas, c.max_replicas),
+                c.waiting_threshold.to_string(),
+                format!("{} of {}", c.hours_meeting_slo(), c.plan.hours.len()),
+                format!("${:.2}", c.static_cost_usd),
+                format!("${:.2}", c.autoscaled_cost_usd),
+                c.mix.map_or("–".into(), |m| {
+                    format!("${:.2} ({} reserved)", m.cost_usd, m.reserved_replicas)
+                }),
+            ]
+        })
+        .collect();
     [
+        Findings {
+            title: "Capacity plan",
+            header: &[
+                "supply",
+                "requests/s per replica",
+                "replicas",
+                "waiting threshold",
+                "hours within SLO",
+                "static",
+                "autoscaled",
+                "purchase mix",
+            ],
+            rows: capacity,
+        },
+        Findings {
+            title: "Grades",
+            header: &["supply", "grade", "by dimension"],
+            rows: grades,
+        },
+        Findings {
+            title: "Alerts",
+            header: &["supply", "kind", "from (UTC)", "hours", "worst hour"],
+            rows: alerts,
+        },
         Findings {
             title: "Response caching",
             header: &[
@@ -206,6 +322,31 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
                 "per 1M tokens",
             ],
             rows: cost_rows(input.costs),
+        },
+        Findings {
+            title: "Prompt caching on hosted APIs",
+            header: &[
+                "app",
+                "supply",
+                "input in long shared prefixes",
+                "reported cached",
+                "recommended retention (cached)",
+                "saving",
+            ],
+            rows: prompt_caching,
+        },
+        Findings {
+            title: "Batch opportunities",
+            header: &[
+                "app",
+                "supply",
+                "night share",
+                "in sessions",
+                "prompt p50",
+                "latency-tolerant",
+                "batch API saving",
+            ],
+            rows: batch,
         },
         Findings {
             title: "Client defaults",

@@ -21,23 +21,29 @@ use crate::calibration::SupplyCalibration;
 use crate::contracts;
 use crate::error::{Context, Error, Result};
 use crate::features::QueryResult;
-use crate::opportunities::AppCache;
-use crate::opportunities::client::ClientDefaults;
+use crate::opportunities::FleetFindings;
 use crate::opportunities::costs::CostDrivers;
-use crate::recommend::SupplyRecommendation;
+use crate::opportunities::health::SupplyGrade;
+use crate::recommend::{CapacityPlan, SupplyRecommendation};
 use crate::search::SearchResult;
 use crate::workloads::Workloads;
 
 pub use calibration::calibration;
 pub use eval::eval_cases;
-pub use opportunities::{cache_opportunities, client_defaults, cost_drivers};
+pub use opportunities::{
+    alerts, batch_opportunities, cache_opportunities, capacity_plan, client_defaults, cost_drivers,
+    grades, prompt_caching,
+};
 pub use recommend::recommendations;
 pub use search::search;
 pub use workloads::workloads;
 
 use calibration::calibration_def;
 use features::{features_hourly, gpu_hourly, quarantine, session_depth};
-use opportunities::{cache_opportunities_def, client_defaults_def, cost_drivers_def};
+use opportunities::{
+    alerts_def, batch_opportunities_def, cache_opportunities_def, capacity_plan_def,
+    client_defaults_def, cost_drivers_def, grades_def, prompt_caching_def,
+};
 use recommend::recommendations_def;
 use search::{pareto_def, simulations_def};
 use workloads::{app_workload_mix, app_workload_shares, workload_classes};
@@ -188,8 +194,13 @@ pub fn definitions() -> Vec<TableDef> {
         pareto_def(),
         recommendations_def(),
         cache_opportunities_def(),
+        prompt_caching_def(),
+        batch_opportunities_def(),
         client_defaults_def(),
         cost_drivers_def(),
+        grades_def(),
+        alerts_def(),
+        capacity_plan_def(),
     ]
 }
 
@@ -203,9 +214,11 @@ pub struct RunResults<'a> {
     pub searches: &'a [SearchResult],
     pub analysis_id: &'a str,
     pub recommendations: &'a [SupplyRecommendation],
-    pub caching: &'a [AppCache],
-    pub client_defaults: &'a [ClientDefaults],
+    pub findings: &'a FleetFindings,
     pub costs: &'a CostDrivers,
+    pub grades: &'a [SupplyGrade],
+    pub capacity: &'a [CapacityPlan],
+    pub window_start: chrono::DateTime<chrono::Utc>,
 }
 
 /// Every output table of a run.
@@ -228,13 +241,22 @@ pub fn build(run: &RunResults) -> Result<Vec<Table>> {
     tables.push(calibration(run.calibration)?);
     tables.extend(search(run.searches)?);
     tables.push(recommendations(run.analysis_id, run.recommendations)?);
-    tables.push(cache_opportunities(run.caching)?);
-    tables.push(client_defaults(run.client_defaults)?);
+    let f = run.findings;
+    tables.push(cache_opportunities(&f.caching)?);
+    tables.push(prompt_caching(&f.prefix_caching)?);
+    tables.push(batch_opportunities(&f.batch)?);
+    tables.push(client_defaults(&f.client_defaults)?);
     tables.push(cost_drivers(run.costs)?);
+    tables.push(grades(&f.health, run.grades)?);
+    tables.push(alerts(&f.health)?);
+    tables.push(capacity_plan(
+        run.capacity,
+        run.window_start.timestamp_micros(),
+    )?);
     Ok(tables)
 }
 
-fn utc() -> DataType {
+pub(super) fn utc() -> DataType {
     contracts::timestamp_type()
 }
 

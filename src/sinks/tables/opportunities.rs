@@ -1,14 +1,20 @@
-//! `cache_opportunities` (each app's requests replayed through candidate response caches) and
-//! `client_defaults` (each app's output cap fitted to its completions) and `cost_drivers`.
+//! The fleet and application findings: `cache_opportunities` (each app's requests replayed through
+//! candidate response caches), `prompt_caching` (hosted APIs' prefix caches), `batch_opportunities`,
+//! `client_defaults` (each app's output cap fitted to its completions), `cost_drivers`, `grades`,
+//! `alerts` and `capacity_plan`.
 
 use serde_json::{Value, json};
 
 use super::{Column, Table, TableDef, col, required};
 use crate::error::Result;
 use crate::opportunities::AppCache;
+use crate::opportunities::batch::BatchOpportunity;
 use crate::opportunities::cache::Policy;
 use crate::opportunities::client::{CapChange, ClientDefaults};
 use crate::opportunities::costs::CostDrivers;
+use crate::opportunities::health::{SupplyGrade, SupplyHealth};
+use crate::opportunities::prefix::PrefixCaching;
+use crate::recommend::CapacityPlan;
 
 pub(super) fn cache_opportunities_def() -> TableDef {
     use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
@@ -257,4 +263,324 @@ pub fn cost_drivers(drivers: &CostDrivers) -> Result<Table> {
         })
         .collect();
     cost_drivers_def().table_of_rows(&rows)
+}
+
+pub(super) fn prompt_caching_def() -> TableDef {
+    use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("supply_id", Utf8, "the hosted supply"),
+        required("app_id", Utf8, "the app whose requests were replayed"),
+        required(
+            "retention",
+            Utf8,
+            "`default`, or the `prompt_cache_retention` a client asks for",
+        ),
+        required(
+            "ttl_s",
+            Float64,
+            "how long an unused prefix stays cached, s",
+        ),
+        required("requests", Int64, "the app's requests to the supply"),
+        required("prompt_tokens", Int64, "their input tokens"),
+        required(
+            "long_prefix_tokens",
+            Int64,
+            "input tokens in shared prefixes of at least the provider's minimum (upper bound)",
+        ),
+        required(
+            "reported_cached_tokens",
+            Int64,
+            "cached input tokens the provider reported (cached_tokens)",
+        ),
+        required(
+            "cached_tokens",
+            Int64,
+            "input tokens the replayed cache would have served",
+        ),
+        required(
+            "saving_usd",
+            Float64,
+            "saved in the window over what was already cached, at the cached-input price",
+        ),
+        required(
+            "recommended",
+            Boolean,
+            "the retention recommended (most saving, over 1 % of the input bill)",
+        ),
+    ];
+    TableDef {
+        name: "prompt_caching",
+        row: "one app on one hosted supply and one cache retention",
+        columns,
+    }
+}
+
+pub fn prompt_caching(apps: &[PrefixCaching]) -> Result<Table> {
+    let rows: Vec<Value> = apps
+        .iter()
+        .flat_map(|p| {
+            p.replays.iter().enumerate().map(move |(i, r)| {
+                json!({
+                    "supply_id": p.supply_id,
+                    "app_id": p.app_id,
+                    "retention": r.retention.as_deref().unwrap_or("default"),
+                    "ttl_s": r.ttl_s,
+                    "requests": p.requests,
+                    "prompt_tokens": p.prompt_tokens,
+                    "long_prefix_tokens": p.long_prefix_tokens,
+                    "reported_cached_tokens": p.reported_cached_tokens,
+                    "cached_tokens": r.cached_tokens,
+                    "saving_usd": r.saving_usd,
+                    "recommended": p.chosen == Some(i),
+                })
+            })
+        })
+        .collect();
+    prompt_caching_def().table_of_rows(&rows)
+}
+
+pub(super) fn batch_opportunities_def() -> TableDef {
+    use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("app_id", Utf8, "the app"),
+        required("supply_id", Utf8, "the supply it sent these requests to"),
+        required("requests", Int64, "requests of the window"),
+        required(
+            "night_share",
+            Float64,
+            "share arriving between 22:00 and 06:00 UTC",
+        ),
+        required("session_share", Float64, "share belonging to a session"),
+        required("prompt_p50", Float64, "median prompt tokens"),
+        col(
+            "latency_tolerant",
+            Utf8,
+            "`declared` (pipeline file), `inferred` (from the three measures above) or null",
+        ),
+        required("hosted", Boolean, "the supply is a hosted API"),
+        col(
+            "cost_usd",
+            Float64,
+            "what these requests cost in the window (logged cost, else token prices)",
+        ),
+        col(
+            "batch_discount",
+            Float64,
+            "the provider's batch discount from the pipeline file",
+        ),
+        col(
+            "saving_usd",
+            Float64,
+            "saved in the window through the batch API (null when not latency-tolerant or not priced)",
+        ),
+    ];
+    TableDef {
+        name: "batch_opportunities",
+        row: "one app on one supply",
+        columns,
+    }
+}
+
+pub fn batch_opportunities(apps: &[BatchOpportunity]) -> Result<Table> {
+    let rows: Vec<Value> = apps
+        .iter()
+        .map(|b| {
+            let p = &b.profile;
+            json!({
+                "app_id": p.app_id,
+                "supply_id": p.supply_id,
+                "requests": p.requests,
+                "night_share": p.night_share(),
+                "session_share": p.session_share(),
+                "prompt_p50": p.prompt_p50,
+                "latency_tolerant": b.tolerance,
+                "hosted": b.hosted,
+                "cost_usd": b.cost_usd,
+                "batch_discount": b.batch_discount,
+                "saving_usd": b.saving_usd,
+            })
+        })
+        .collect();
+    batch_opportunities_def().table_of_rows(&rows)
+}
+
+pub(super) fn grades_def() -> TableDef {
+    use arrow::datatypes::DataType::{Float64, Int64, Utf8};
+    let grade = |name: &str, what: &str| {
+        col(
+            name,
+            Utf8,
+            format!("{what} grade, A+ to D (null when not graded)"),
+        )
+    };
+    let columns: Vec<Column> = vec![
+        required("supply_id", Utf8, "the supply"),
+        required(
+            "grade",
+            Utf8,
+            "A+ to D: the weakest of the dimensions graded",
+        ),
+        required("requests", Int64, "requests of the window"),
+        col(
+            "slo_attainment",
+            Float64,
+            "share of requests meeting both p95 targets",
+        ),
+        grade("slo_grade", "SLO"),
+        required(
+            "failure_share",
+            Float64,
+            "errors and timeouts, of all requests",
+        ),
+        grade("errors_grade", "errors"),
+        col("gpu_util", Float64, "mean GPU utilisation (telemetry)"),
+        grade("utilisation_grade", "utilisation"),
+        col(
+            "avoidable_cost_share",
+            Float64,
+            "share of the bill the run's recommendations would save",
+        ),
+        grade("cost_grade", "cost"),
+        required("alerts", Int64, "alerts raised in the window"),
+    ];
+    TableDef {
+        name: "grades",
+        row: "one supply",
+        columns,
+    }
+}
+
+pub fn grades(health: &[SupplyHealth], grades: &[SupplyGrade]) -> Result<Table> {
+    let rows: Vec<Value> = grades
+        .iter()
+        .filter_map(|g| {
+            let h = health.iter().find(|h| h.supply_id == g.supply_id)?;
+            Some(json!({
+                "supply_id": g.supply_id,
+                "grade": g.grade,
+                "requests": h.requests,
+                "slo_attainment": h.slo_attainment,
+                "slo_grade": g.slo,
+                "failure_share": h.failure_share,
+                "errors_grade": g.errors,
+                "gpu_util": h.gpu_util,
+                "utilisation_grade": g.utilisation,
+                "avoidable_cost_share": g.avoidable_cost_share,
+                "cost_grade": g.cost,
+                "alerts": h.alerts.len(),
+            }))
+        })
+        .collect();
+    grades_def().table_of_rows(&rows)
+}
+
+pub(super) fn alerts_def() -> TableDef {
+    use arrow::datatypes::DataType::{Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("supply_id", Utf8, "the supply"),
+        required(
+            "kind",
+            Utf8,
+            "`slo_miss`, `saturation`, `error_spike` or `cost_jump`",
+        ),
+        required("start", super::utc(), "first flagged hour (or day)"),
+        required(
+            "end",
+            super::utc(),
+            "end of the last flagged hour (exclusive)",
+        ),
+        required("hours", Int64, "hours covered"),
+        required("evidence", Utf8, "the worst hour's figures"),
+    ];
+    TableDef {
+        name: "alerts",
+        row: "one run of consecutive flagged hours of one kind on one supply",
+        columns,
+    }
+}
+
+pub fn alerts(health: &[SupplyHealth]) -> Result<Table> {
+    let rows: Vec<Value> = health
+        .iter()
+        .flat_map(|h| &h.alerts)
+        .map(|a| {
+            json!({
+                "supply_id": a.supply_id,
+                "kind": a.kind,
+                "start": a.start_us,
+                "end": a.end_us,
+                "hours": a.hours,
+                "evidence": a.evidence,
+            })
+        })
+        .collect();
+    alerts_def().table_of_rows(&rows)
+}
+
+pub(super) fn capacity_plan_def() -> TableDef {
+    use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("supply_id", Utf8, "the supply"),
+        required("hour", super::utc(), "start of the UTC hour"),
+        required(
+            "requests",
+            Int64,
+            "requests of the hour (at the planned growth)",
+        ),
+        required("replicas", Int64, "replicas the plan gives the hour"),
+        col(
+            "ttft_p95_ms",
+            Float64,
+            "simulated p95 TTFT of the hour on those replicas (null without requests)",
+        ),
+        col("tpot_p95_ms", Float64, "simulated p95 TPOT, likewise"),
+        required(
+            "slo_met",
+            Boolean,
+            "the hour meets the SLO targets and error budget",
+        ),
+        required(
+            "replica_capacity_rps",
+            Float64,
+            "requests/s one replica serves within the SLOs (simulated on the peak hour)",
+        ),
+        required(
+            "waiting_threshold",
+            Int64,
+            "the autoscaler's per-replica target on vllm:num_requests_waiting",
+        ),
+        col(
+            "reserved_replicas",
+            Int64,
+            "replicas to reserve (null without a [purchase] table in the pipeline file)",
+        ),
+    ];
+    TableDef {
+        name: "capacity_plan",
+        row: "one supply and UTC hour of the window",
+        columns,
+    }
+}
+
+pub fn capacity_plan(plans: &[CapacityPlan], window_start_us: i64) -> Result<Table> {
+    let rows: Vec<Value> = plans
+        .iter()
+        .flat_map(|c| {
+            c.plan.hours.iter().map(move |h| {
+                json!({
+                    "supply_id": c.supply_id,
+                    "hour": window_start_us + i64::from(h.hour) * 3_600_000_000,
+                    "requests": h.requests,
+                    "replicas": h.replicas,
+                    "ttft_p95_ms": h.metrics.as_ref().map(|m| m.ttft_p95_ms),
+                    "tpot_p95_ms": h.metrics.as_ref().map(|m| m.tpot_p95_ms),
+                    "slo_met": h.slo_met,
+                    "replica_capacity_rps": c.plan.capacity.requests_per_s,
+                    "waiting_threshold": c.waiting_threshold,
+                    "reserved_replicas": c.mix.map(|m| m.reserved_replicas),
+                })
+            })
+        })
+        .collect();
+    capacity_plan_def().table_of_rows(&rows)
 }
