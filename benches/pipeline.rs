@@ -1,5 +1,7 @@
-//! Pipeline benchmark: ingest + validation + features + workloads over a generated 10M-request,
-//! 30-day lake. Target on a 2-core machine (issue 10): ≤ 8 s wall time and ≤ 1.5 GB peak RSS.
+//! Pipeline benchmark: ingest + validation + features + workloads + the fleet findings
+//! (opportunities, with the demo pipeline's supplies) over a generated 10M-request, 30-day lake.
+//! Targets on a 2-core machine: ≤ 8 s wall time and ≤ 1.5 GB peak RSS (issue 10); the findings add
+//! ≤ 20 % to the rest (issue 13).
 //!
 //! `cargo bench --bench pipeline` (the lake is generated once into `target/bench-lake-10m`;
 //! `TUNELAKE_BENCH_REQUESTS` changes its size). A first run prints each stage's wall time and the
@@ -9,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tunelake::config::{ValidationSettings, Window};
+use tunelake::config::{Supply, ValidationSettings, Window};
 use tunelake::generate::{GenerateConfig, generate};
 use tunelake::ingest::{IngestInput, ingest};
 use tunelake::storage::Location;
@@ -52,9 +54,9 @@ fn lake(runtime: &tokio::runtime::Runtime) -> (Location, Window) {
     (location, Window::ending_at(as_of, 30))
 }
 
-/// Ingest (with validation), features and workloads once; each stage's wall time in seconds and
-/// the process's peak RSS when it ended.
-async fn stages(input: &IngestInput) -> [(&'static str, f64, String); 3] {
+/// Ingest (with validation), features, workloads and the findings once; each stage's wall time in
+/// seconds and the process's peak RSS when it ended.
+async fn stages(input: &IngestInput, supplies: &[Supply]) -> [(&'static str, f64, String); 4] {
     let mut clock = Instant::now();
     let mut lap = || {
         let seconds = clock.elapsed().as_secs_f64();
@@ -71,11 +73,17 @@ async fn stages(input: &IngestInput) -> [(&'static str, f64, String); 3] {
         .await
         .unwrap();
     let workloads_s = lap();
+    let findings = tunelake::opportunities::findings(&lake.ctx, &input.window, 1, &[], supplies)
+        .await
+        .unwrap();
+    let findings_s = lap();
     assert!(lake.requests.rows_valid > 0 && !tables.is_empty() && !workloads.classes.is_empty());
+    assert!(!findings.caching.is_empty() && !findings.health.is_empty());
     [
         ("ingest", ingest_s.0, ingest_s.1),
         ("features", features_s.0, features_s.1),
         ("workloads", workloads_s.0, workloads_s.1),
+        ("opportunities", findings_s.0, findings_s.1),
     ]
 }
 
@@ -103,19 +111,28 @@ fn pipeline(c: &mut Criterion) {
         validation: ValidationSettings::default(),
         skip_bad_files: false,
     };
-    let timed = runtime.block_on(stages(&input));
+    // The generator's supplies, as the demo pipeline describes them.
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/demo.toml");
+    let supplies = tunelake::config::PipelineFile::load(std::path::Path::new(demo))
+        .unwrap()
+        .supplies;
+    let timed = runtime.block_on(stages(&input, &supplies));
     let total: f64 = timed.iter().map(|(_, s, _)| s).sum();
     let each: Vec<String> = timed
         .iter()
         .map(|(n, s, rss)| format!("{n} {s:.2} s (peak RSS {rss})"))
         .collect();
-    eprintln!("pipeline: {} = {total:.2} s", each.join(", "));
+    eprintln!(
+        "pipeline: {} = {total:.2} s; the findings add {:.1} %",
+        each.join(", "),
+        timed[3].1 / (total - timed[3].1) * 100.0
+    );
     let mut group = c.benchmark_group("pipeline");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(60));
-    group.bench_function("ingest_validate_features_workloads_10m", |b| {
-        b.iter(|| runtime.block_on(stages(&input)))
+    group.bench_function("ingest_validate_features_workloads_findings_10m", |b| {
+        b.iter(|| runtime.block_on(stages(&input, &supplies)))
     });
     group.finish();
     eprintln!("peak RSS of the benchmark process: {}", peak_rss());

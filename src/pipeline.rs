@@ -140,6 +140,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     let mut recommendations = Vec::new();
     let mut snippets = Vec::new();
     let mut capacity = Vec::new();
+    let mut schedules = Vec::new();
     for (supply, fitted) in supplies.iter().zip(&calibration) {
         progress.stage(&format!("search: {}", supply.id));
         let traffic = workloads
@@ -157,6 +158,17 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         searches.extend(analysed.search);
         snippets.extend(analysed.snippets);
         capacity.extend(analysed.capacity);
+        if let Some(s) = analysed.schedule {
+            let r = &analysed.recommendation;
+            let error = r
+                .model_error
+                .unwrap_or_else(recommend::ModelError::uncalibrated);
+            let rec = r
+                .baseline
+                .as_ref()
+                .and_then(|current| recommend::schedule(supply, current, &s, &error, &analysis_id));
+            schedules.push((supply.id.clone(), s, rec));
+        }
         recommendations.push(analysed.recommendation);
     }
 
@@ -203,6 +215,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                 let supply = supplies.iter().find(|s| s.id == c.supply_id)?;
                 recommend::capacity_plan(supply, c, &analysis_id)
             }))
+            .chain(schedules.iter().filter_map(|(_, _, rec)| rec.clone()))
             .chain(supplies.iter().filter_map(|s| {
                 let health = findings.health.iter().find(|h| h.supply_id == s.id)?;
                 let grade = grades.iter().find(|g| g.supply_id == s.id)?;
@@ -240,6 +253,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         costs: &costs,
         grades: &grades,
         capacity: &capacity,
+        schedules: &schedules,
     })?);
     artifacts.extend(snippets);
 
@@ -256,6 +270,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         costs: &costs,
         grades: &grades,
         capacity: &capacity,
+        schedules: &schedules,
         window_start: plan.window.start,
     })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
@@ -309,6 +324,7 @@ struct SupplyAnalysis {
     recommendation: SupplyRecommendation,
     snippets: Vec<Artifact>,
     capacity: Option<recommend::CapacityPlan>,
+    schedule: Option<search::regimes::Schedule>,
 }
 
 /// Snippet files as run artifacts under `snippets/<supply_id>/`.
@@ -354,6 +370,7 @@ fn analyse_supply(
             recommendation: recommend::unsearched(supply, analysis_id, traffic.len()),
             snippets: artifacts(supply, recommend::render::client_defaults(supply)),
             capacity: None,
+            schedule: None,
         });
     }
     let input = SearchInput {
@@ -385,11 +402,16 @@ fn analyse_supply(
         _ => Vec::new(),
     };
     let capacity = plan_capacity(plan, catalog, &evaluator, &recommendation)?;
+    let schedule = match &result.best {
+        Some(best) => search::regimes::schedule(&input, best, plan.window.days())?,
+        None => None,
+    };
     Ok(SupplyAnalysis {
         search: Some(result),
         recommendation,
         snippets,
         capacity,
+        schedule,
     })
 }
 
@@ -466,7 +488,8 @@ fn supply_prices(
 }
 
 /// Each measured supply's grade; its cost grade reads the share of its bill that the run's own
-/// recommendations would save (a cheaper engine configuration, hosted caching and batch savings).
+/// recommendations would save (a cheaper engine configuration, hosted caching and batch savings;
+/// they may overlap, so the share is capped at the whole bill).
 fn grade_supplies(
     findings: &opportunities::FleetFindings,
     recommendations: &[SupplyRecommendation],
@@ -508,7 +531,7 @@ fn grade_supplies(
         .map(|h| {
             let share = bill(&h.supply_id)
                 .filter(|b| *b > 0.0)
-                .map(|b| saved.get(h.supply_id.as_str()).copied().unwrap_or(0.0) / b);
+                .map(|b| (saved.get(h.supply_id.as_str()).copied().unwrap_or(0.0) / b).min(1.0));
             h.grade(share)
         })
         .collect()

@@ -1,6 +1,7 @@
 -- Per app and supply: how latency-tolerant the traffic looks and what it was billed, for the batch
 -- finding. `night` counts requests between 22:00 and 06:00 UTC; `in_sessions` those with a
--- session id (a person waiting on a conversation); `cost_usd` sums the logged cost where present.
+-- session id (a person waiting on a conversation); `prompt_p50` is exact (it meets a threshold);
+-- `cost_usd` sums the logged cost where present.
 -- Parameters: $window_start, $window_end.
 SELECT
   app_id,
@@ -9,7 +10,7 @@ SELECT
   COUNT(session_id) AS in_sessions,
   CAST(SUM(CASE WHEN date_part('hour', ts) >= 22 OR date_part('hour', ts) < 6 THEN 1 ELSE 0 END)
     AS BIGINT) AS night,
-  approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY CAST(prompt_tokens AS DOUBLE)) AS prompt_p50,
+  median(CAST(prompt_tokens AS DOUBLE)) AS prompt_p50,
   CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens,
   CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens,
   COUNT(cost_usd) AS with_cost,

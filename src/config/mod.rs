@@ -485,11 +485,13 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
         if let Some(r) = &supply.prompt_cache
             && !(r.increment_tokens > 0
                 && r.ttl_s > 0.0
-                && r.extended.as_ref().is_none_or(|e| e.ttl_s >= r.ttl_s))
+                && r.extended
+                    .as_ref()
+                    .is_none_or(|e| e.ttl_s >= r.ttl_s && !e.name.is_empty()))
         {
             return Err(bad(
                 "prompt_cache",
-                "increment_tokens and ttl_s must be positive, extended.ttl_s at least ttl_s".into(),
+                "increment_tokens and ttl_s must be positive; extended needs a name and a ttl_s of at least ttl_s".into(),
             ));
         }
         return Ok(());

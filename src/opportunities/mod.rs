@@ -196,6 +196,7 @@ pub async fn supply_health(
     Ok(health::supply_health(
         &health::supply_hours(&batches)?,
         &targets,
+        window,
     ))
 }
 

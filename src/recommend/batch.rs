@@ -9,7 +9,7 @@ use crate::opportunities::batch::{
 use crate::opportunities::per_month;
 
 /// The recommendation to send `b`'s requests through the provider's batch API; None when the app
-/// is not latency-tolerant or nothing prices the saving.
+/// is not latency-tolerant or nothing prices a saving.
 pub fn batch_api(
     b: &BatchOpportunity,
     window_days: f64,
@@ -17,6 +17,9 @@ pub fn batch_api(
 ) -> Option<SystemRecommendation> {
     let (tolerance, saving, cost, discount) =
         (b.tolerance?, b.saving_usd?, b.cost_usd?, b.batch_discount?);
+    if saving <= 0.0 {
+        return None;
+    }
     let p = &b.profile;
     let why = match tolerance {
         Tolerance::Declared => "The pipeline file declares it latency-tolerant.".to_string(),

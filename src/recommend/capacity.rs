@@ -34,8 +34,8 @@ pub struct CapacityPlan {
     pub plan: HourlyPlan,
     pub min_replicas: u32,
     pub max_replicas: u32,
-    /// KEDA's per-replica target on `vllm:num_requests_waiting`.
-    pub waiting_threshold: u32,
+    /// KEDA's per-replica target on requests in flight (running + waiting).
+    pub concurrency_threshold: u32,
     pub usd_per_replica_hour: f64,
     /// The planned configuration held at its replicas all window.
     pub static_cost_usd: f64,
@@ -83,7 +83,7 @@ impl CapacityPlan {
             supply_id: supply_id.to_string(),
             min_replicas: replicas.iter().copied().min().unwrap_or(1),
             max_replicas: replicas.iter().copied().max().unwrap_or(1),
-            waiting_threshold: (plan.capacity.waiting_per_replica.ceil() as u32).max(1),
+            concurrency_threshold: (plan.capacity.concurrency_per_replica.ceil() as u32).max(1),
             usd_per_replica_hour,
             static_cost_usd: f64::from(plan.config.replicas) * hours * usd_per_replica_hour,
             autoscaled_cost_usd: replica_hours * usd_per_replica_hour,
@@ -121,39 +121,63 @@ pub fn capacity_plan(
             m.reserved_replicas, m.on_demand_replica_hours, m.spot_replica_hours, m.cost_usd, c.autoscaled_cost_usd
         )
     });
-    let mut snippet = json!({
-        "keda_scaled_object": {
-            "apiVersion": "keda.sh/v1alpha1",
-            "kind": "ScaledObject",
-            "metadata": { "name": supply.id },
-            "spec": {
-                "scaleTargetRef": { "name": supply.id },
-                "minReplicaCount": c.min_replicas,
-                "maxReplicaCount": c.max_replicas,
-                "cooldownPeriod": 600,
-                "triggers": [{
-                    "type": "prometheus",
-                    "metadata": {
-                        "serverAddress": "http://prometheus:9090",
-                        "query": format!("sum(vllm:num_requests_waiting{{model_name=\"{}\"}})", supply.model),
-                        "threshold": c.waiting_threshold.to_string(),
-                    }
-                }]
-            }
-        }
-    });
+    let mut snippet = serde_json::Map::new();
+    let scaling = if c.min_replicas < c.max_replicas {
+        let model = format!("model_name=\"{}\"", supply.model);
+        snippet.insert(
+            "keda_scaled_object".into(),
+            json!({
+                "apiVersion": "keda.sh/v1alpha1",
+                "kind": "ScaledObject",
+                "metadata": { "name": supply.id },
+                "spec": {
+                    "scaleTargetRef": { "name": supply.id },
+                    "minReplicaCount": c.min_replicas,
+                    "maxReplicaCount": c.max_replicas,
+                    "advanced": { "horizontalPodAutoscalerConfig": { "behavior": {
+                        "scaleDown": { "stabilizationWindowSeconds": 600 }
+                    } } },
+                    "triggers": [{
+                        "type": "prometheus",
+                        "metadata": {
+                            "serverAddress": "http://prometheus:9090",
+                            "query": format!("sum(vllm:num_requests_running{{{model}}}) + sum(vllm:num_requests_waiting{{{model}}})"),
+                            "threshold": c.concurrency_threshold.to_string(),
+                        }
+                    }]
+                }
+            }),
+        );
+        format!(
+            " Autoscaling between {} and {} replicas on requests in flight ({} per replica) costs ${:.2} on demand against ${:.2} for {} static replica(s).",
+            c.min_replicas,
+            c.max_replicas,
+            c.concurrency_threshold,
+            c.autoscaled_cost_usd,
+            c.static_cost_usd,
+            c.plan.config.replicas
+        )
+    } else {
+        format!(
+            " Every hour needs {} replica(s), so there is nothing to autoscale (${:.2} on demand).",
+            c.min_replicas, c.autoscaled_cost_usd
+        )
+    };
     if let Some(m) = c.mix {
-        snippet["purchase"] = json!({
-            "reserved_replicas": m.reserved_replicas,
-            "spot_replica_hours": m.spot_replica_hours,
-            "on_demand_replica_hours": m.on_demand_replica_hours,
-        });
+        snippet.insert(
+            "purchase".into(),
+            json!({
+                "reserved_replicas": m.reserved_replicas,
+                "spot_replica_hours": m.spot_replica_hours,
+                "on_demand_replica_hours": m.on_demand_replica_hours,
+            }),
+        );
     }
     Some(SystemRecommendation {
         recommendation_id: stable_uuid(&[analysis_id, "capacity-plan", &supply.id]),
         target_supply_id: supply.id.clone(),
         analysis_summary: format!(
-            "One replica of `{}` as configured after this run's recommendation serves {:.3} requests/s within its SLOs (simulated on its peak hour). Sized hour by hour with {:.0} % headroom for the model's error, the window needs {} to {} replicas; replayed hour by hour on those replicas, its requests meet the SLOs (p95 TTFT {:.0} ms, p95 TPOT {:.1} ms, {:.2} % failed; {} of {hours} hours meet them on their own). Autoscaling between them on vllm:num_requests_waiting (threshold {} per replica) costs ${:.2} on demand against ${:.2} for {} static replica(s).{mix}",
+            "One replica of `{}`, configured as it will run (the recommended configuration, else today's), serves {:.3} requests/s within its SLOs (simulated on its busiest hour). Sized hour by hour with {:.0} % headroom for the model's error, the window needs {} to {} replicas; replayed hour by hour on those replicas, its requests meet the SLOs (p95 TTFT {:.0} ms, p95 TPOT {:.1} ms, {:.2} % failed; {} of {hours} hours meet them on their own).{scaling}{mix}",
             supply.id,
             c.plan.capacity.requests_per_s,
             c.plan.headroom * 100.0,
@@ -163,15 +187,11 @@ pub fn capacity_plan(
             w.tpot_p95_ms,
             w.failed_share * 100.0,
             c.hours_meeting_slo(),
-            c.waiting_threshold,
-            c.autoscaled_cost_usd,
-            c.static_cost_usd,
-            c.plan.config.replicas,
         ),
         predicted_impact: PredictedImpact {
             cost_change_percent: change,
             ..PredictedImpact::default()
         },
-        recommended_config_snippet: snippet,
+        recommended_config_snippet: serde_json::Value::Object(snippet),
     })
 }

@@ -49,7 +49,7 @@ pub fn alerts(
     let rule_text = if rules.is_empty() {
         " The engine exports no metrics tunelake writes rules for; the alerts above come from the request log.".to_string()
     } else {
-        " The snippet holds Prometheus alerting rules on vLLM's metrics that fire on the same conditions.".to_string()
+        " The snippet holds Prometheus alerting rules on vLLM's metrics for the same kinds of condition.".to_string()
     };
     Some(SystemRecommendation {
         recommendation_id: stable_uuid(&[analysis_id, "alerts", &supply.id]),
@@ -139,12 +139,12 @@ fn vllm_rules(supply: &Supply, kind: AlertKind) -> Vec<Value> {
                 "sequences preempted for KV space".into(),
             ),
         ],
+        // vLLM's API server counts HTTP responses by status class; like the detector, the rule
+        // compares the recent failure rate with the longer-run one.
         AlertKind::ErrorSpike => vec![rule(
-            "TunelakeAbortedRequests",
-            format!(
-                "sum(rate(vllm:request_success_total{{{model},finished_reason=\"abort\"}}[10m])) / sum(rate(vllm:request_success_total{{{model}}}[10m])) > 0.02"
-            ),
-            "over 2 % of requests aborted".into(),
+            "TunelakeServerErrorSpike",
+            "sum(rate(http_requests_total{status=\"5xx\"}[10m])) / sum(rate(http_requests_total[10m])) > 2 * (sum(rate(http_requests_total{status=\"5xx\"}[7d])) / sum(rate(http_requests_total[7d])))".into(),
+            "server errors at over twice their weekly rate".into(),
         )],
         AlertKind::CostJump => Vec::new(),
     }

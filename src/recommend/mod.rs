@@ -23,6 +23,7 @@ mod impact;
 mod prompt_cache;
 mod prose;
 pub mod render;
+mod schedule;
 mod snippet;
 
 pub use analysis::{
@@ -36,4 +37,5 @@ pub use client::client_defaults;
 pub use decide::{RecommendInput, recommend, unsearched};
 pub use health::{alerts, grade_parts};
 pub use prompt_cache::prompt_caching;
+pub use schedule::{hour_ranges, schedule};
 pub use snippet::{apply_snippet, config_snippet};

@@ -7,8 +7,9 @@
 //! sustainable rate: m × the scenario's rate. The traffic keeps its class mix and burstiness.
 //!
 //! **Plan.** Hour h needs ⌈demand_h × (1 + headroom) ÷ capacity⌉ replicas, at least one (an LLM
-//! replica takes minutes to start, so the fleet never scales to zero); headroom is the model's
-//! backtest error. Each hour's requests are then replayed on its replicas, so the verdict is a
+//! replica takes minutes to start, so the fleet never scales to zero) and within the supply's
+//! `bounds` on replicas; headroom is the model's backtest error. Each hour is replayed from an empty
+//! engine and without replica start-up time, so the verdict is optimistic about hour boundaries. Each hour's requests are then replayed on its replicas, so the verdict is a
 //! simulation, not an extrapolation: the plan holds when the window's requests, so replayed, meet
 //! the SLO targets and error budget (the search's criterion); each hour's own verdict is kept too,
 //! though an hour's p95 over a few dozen requests is noisy.
@@ -29,9 +30,9 @@ const HOUR_S: f64 = 3600.0;
 pub struct ReplicaCapacity {
     /// Arrivals per second one replica serves within the SLOs.
     pub requests_per_s: f64,
-    /// Requests waiting on that replica at that rate (Little's law: rate × mean queue time): the
-    /// autoscaler's per-replica target.
-    pub waiting_per_replica: f64,
+    /// Requests in that replica (running or waiting, time-averaged) at that rate: the autoscaler's
+    /// per-replica target.
+    pub concurrency_per_replica: f64,
 }
 
 /// One hour of the window, planned and simulated.
@@ -39,6 +40,7 @@ pub struct ReplicaCapacity {
 pub struct HourPlan {
     /// Hours since the window start.
     pub hour: u32,
+    /// Requests observed in the hour (replayed at the supply's planned growth).
     pub requests: u64,
     pub replicas: u32,
     /// Simulated on those replicas (None for an hour without requests).
@@ -95,7 +97,7 @@ pub fn replica_capacity(
         )?;
         Ok((
             evaluator.meets_slo(&Metrics::of(&report)),
-            m * rate * report.queue_ms.mean / 1e3,
+            report.mean_in_system,
         ))
     };
     let (mut lo, mut hi) = (-8.0, 8.0);
@@ -103,7 +105,16 @@ pub fn replica_capacity(
     if !ok {
         return Ok(None);
     }
+    let (ok_at_top, at_top) = at(hi)?;
+    if ok_at_top {
+        // Even 256× the peak fits: the bound is what can be claimed.
+        lo = hi;
+        waiting = at_top;
+    }
     for _ in 0..BISECTION_STEPS {
+        if lo >= hi {
+            break;
+        }
         let mid = (lo + hi) / 2.0;
         let (ok, w) = at(mid)?;
         if ok {
@@ -115,7 +126,7 @@ pub fn replica_capacity(
     }
     Ok(Some(ReplicaCapacity {
         requests_per_s: lo.exp2() * rate,
-        waiting_per_replica: waiting,
+        concurrency_per_replica: waiting,
     }))
 }
 
@@ -131,7 +142,14 @@ pub fn hourly_plan(
     let scenarios = evaluator.scenarios(config.block_size).ok_or_else(|| {
         crate::error::Error::Internal("no scenarios for the plan's block size".into())
     })?;
-    let growth = evaluator.supply().options.growth;
+    let options = &evaluator.supply().options;
+    let growth = options.growth;
+    let [min_replicas, max_replicas] = options
+        .bounds
+        .get(&crate::knobs::Knob::Replicas)
+        .map_or([1.0, f64::from(u32::MAX)], |[lo, hi]| {
+            [lo.max(1.0), hi.max(1.0)]
+        });
     let mut by_hour: Vec<Vec<TraceRequest>> = vec![Vec::new(); hours as usize];
     for (r, clock) in scenarios
         .window
@@ -152,8 +170,8 @@ pub fn hourly_plan(
         .enumerate()
         .map(|(h, requests)| {
             let demand = requests.len() as f64 / (HOUR_S / growth);
-            let replicas =
-                ((demand * (1.0 + headroom) / capacity.requests_per_s).ceil() as u32).max(1);
+            let needed = (demand * (1.0 + headroom) / capacity.requests_per_s).ceil();
+            let replicas = needed.clamp(min_replicas, max_replicas) as u32;
             let n = requests.len() as u64;
             if requests.is_empty() {
                 return Ok(HourPlan {

@@ -20,6 +20,7 @@
 pub mod capacity;
 mod choice;
 mod evaluate;
+pub mod regimes;
 pub mod scenarios;
 pub mod space;
 mod strategy;

@@ -467,6 +467,58 @@ impl Traffic {
         }
         Trace::new(requests)
     }
+
+    /// Seconds from the window start of each request, in batch order.
+    pub fn clock_s(&self) -> Result<Vec<f64>> {
+        let ts = self.timestamps()?;
+        let first = ts.iter().copied().min().unwrap_or(0);
+        Ok(ts
+            .iter()
+            .map(|t| self.offset_s + (t - first) as f64 / 1e6)
+            .collect())
+    }
+
+    /// The requests whose [`Traffic::clock_s`] `keep` accepts, classes and clock kept.
+    pub fn filter(&self, keep: impl Fn(f64) -> bool) -> Result<Traffic> {
+        let clock = self.clock_s()?;
+        let mut at = 0;
+        let mut batches = Vec::new();
+        let mut classes = Vec::new();
+        let mut offset_s = None;
+        for b in &self.batches {
+            let mask: arrow::array::BooleanArray = clock[at..at + b.num_rows()]
+                .iter()
+                .map(|c| Some(keep(*c)))
+                .collect();
+            for (i, kept) in mask.iter().enumerate() {
+                if kept == Some(true) {
+                    offset_s.get_or_insert(clock[at + i]);
+                    classes.push(self.classes[at + i]);
+                }
+            }
+            at += b.num_rows();
+            batches.push(
+                arrow::compute::filter_record_batch(b, &mask).context("filtering the traffic")?,
+            );
+        }
+        Ok(Traffic {
+            batches,
+            classes,
+            offset_s: offset_s.unwrap_or(0.0),
+        })
+    }
+
+    fn timestamps(&self) -> Result<Vec<i64>> {
+        let mut out = Vec::with_capacity(self.len());
+        for b in &self.batches {
+            let ts = b
+                .column_by_name("ts")
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                .ok_or_else(|| Error::Internal(format!("{} lacks ts", QUERY.path)))?;
+            out.extend(ts.values().iter().copied());
+        }
+        Ok(out)
+    }
 }
 
 impl Workloads {

@@ -384,3 +384,128 @@ async fn successive_halving_finds_the_exhaustive_optimum() {
         serde_json::to_string(&halving).unwrap()
     );
 }
+
+/// Known answers of the regime split: three clear load levels give three regimes with exactly
+/// those hours; two give two (they explain all the variance); rates are per second over the days.
+#[test]
+fn regimes_split_the_day_by_load() {
+    use tunelake::search::regimes::{hour_of_day_rates, split};
+    let rates: [f64; 24] = std::array::from_fn(|h| match h {
+        0..=5 | 22 | 23 => 1.0,
+        9..=16 => 10.0,
+        _ => 5.0,
+    });
+    let groups = split(&rates);
+    assert_eq!(
+        groups,
+        vec![
+            vec![0, 1, 2, 3, 4, 5, 22, 23],
+            vec![6, 7, 8, 17, 18, 19, 20, 21],
+            (9..=16).collect::<Vec<u32>>(),
+        ]
+    );
+    let two: [f64; 24] = std::array::from_fn(|h| if h < 12 { 1.0 } else { 4.0 });
+    assert_eq!(split(&two).len(), 2);
+    // Two days: 7,200 arrivals at 03:xx → 1 request/s in hour 3.
+    let clock: Vec<f64> = (0..7200)
+        .map(|i| 3.0 * 3600.0 + (i % 3600) as f64 + (i / 3600) as f64 * 86_400.0)
+        .collect();
+    let rates = hour_of_day_rates(&clock, 2.0);
+    assert_eq!(rates[3], 1.0);
+    assert_eq!(rates.iter().sum::<f64>(), 1.0);
+}
+
+/// Protocol: the generator's chat supply planned for 200× its observed load (its diurnal curve peaks
+/// at 15:00 UTC, 1.6× the mean: ground truth). One replica serves what the bisection claims and fails
+/// at 1.2× that; every hour's requests are placed in their hour; busier hours get at least as many
+/// replicas, so the plan spans several counts; the peak regime holds 15:00 and the low one 03:00.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_plan_and_regimes_follow_the_diurnal_load() {
+    use tunelake::search::capacity::{hourly_plan, replica_capacity};
+    use tunelake::simulation::{Trace, TraceRequest};
+    let dir = lake().await;
+    let (plan, _) = run(dir.path(), "capacity", &[squeezed_chat(3, "")]).await;
+    let catalog = Catalog::bundled().unwrap();
+    let (lake, classes, fitted) = prepared(&plan).await;
+    let supply = &plan.supplies[0];
+    let traffic = classes
+        .traffic(&lake.ctx, &plan.window, Some(&supply.id))
+        .await
+        .unwrap();
+    let input = SearchInput {
+        supply,
+        catalog: &catalog,
+        traffic: &traffic,
+        calibrated: fitted[0].coefficients,
+        seed: plan.seed,
+        strategy: Strategy::SuccessiveHalving,
+    };
+    let evaluator = Evaluator::new(&input).unwrap();
+    let config = evaluator.current().clone();
+    let capacity = replica_capacity(&evaluator, &config).unwrap().unwrap();
+
+    // At the capacity one replica meets the SLOs; at 1.2× it does not.
+    let one = ServingConfig {
+        replicas: 1,
+        ..config.clone()
+    };
+    let peak = evaluator
+        .scenarios(config.block_size)
+        .unwrap()
+        .peak
+        .clone()
+        .unwrap();
+    let span = peak.requests().last().unwrap().arrival_s - peak.requests()[0].arrival_s;
+    let rate = peak.len() as f64 / span;
+    let meets = |factor: f64| {
+        let m = capacity.requests_per_s * factor / rate;
+        let trace = Trace::new(
+            peak.requests()
+                .iter()
+                .map(|r| TraceRequest {
+                    arrival_s: r.arrival_s / m,
+                    ..r.clone()
+                })
+                .collect(),
+        )
+        .unwrap();
+        let report = evaluator
+            .simulate_trace(&one, &trace, "capacity/peak", false)
+            .unwrap();
+        report.ttft_ms.p95 <= supply.slo.p95_ttft_ms
+            && report.tpot_ms.p95 <= supply.slo.p95_tpot_ms
+            && (report.rejected + report.timed_out) as f64 / report.requests as f64
+                <= supply.slo.error_budget
+    };
+    assert!(meets(1.0), "{capacity:?}");
+    assert!(!meets(1.2), "{capacity:?}");
+
+    let hours = (plan.window.hours().ceil()) as u32;
+    let hourly = hourly_plan(&evaluator, &config, capacity, 0.1, hours).unwrap();
+    assert_eq!(hourly.hours.len(), hours as usize);
+    assert_eq!(
+        hourly.hours.iter().map(|h| h.requests).sum::<u64>(),
+        traffic.len() as u64
+    );
+    let mut by_load: Vec<(u64, u32)> = hourly
+        .hours
+        .iter()
+        .map(|h| (h.requests, h.replicas))
+        .collect();
+    by_load.sort();
+    assert!(by_load.windows(2).all(|w| w[0].1 <= w[1].1), "{by_load:?}");
+    let (min, max) = (by_load[0].1, by_load[by_load.len() - 1].1);
+    assert!(
+        max > min,
+        "a diurnal load needs different counts: {by_load:?}"
+    );
+
+    let best = tunelake::search::search(&evaluator).unwrap().best.unwrap();
+    let schedule = tunelake::search::regimes::schedule(&input, &best, plan.window.days())
+        .unwrap()
+        .expect("the day swings enough to schedule");
+    let of = schedule.regime_of_hour();
+    let names: Vec<&str> = schedule.regimes.iter().map(|r| r.name).collect();
+    assert_eq!(names[of[15]], "peak", "{names:?} {of:?}");
+    assert_eq!(names[of[3]], "low", "{names:?} {of:?}");
+}

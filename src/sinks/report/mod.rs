@@ -33,6 +33,11 @@ pub struct ReportInput<'a> {
     pub costs: &'a CostDrivers,
     pub grades: &'a [SupplyGrade],
     pub capacity: &'a [crate::recommend::CapacityPlan],
+    pub schedules: &'a [(
+        String,
+        crate::search::regimes::Schedule,
+        Option<crate::recommend::SystemRecommendation>,
+    )],
 }
 
 /// One supply's part of the reports.
@@ -263,8 +268,13 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
                 c.supply_id.clone(),
                 format!("{:.3}", c.plan.capacity.requests_per_s),
                 format!("{}–{}", c.min_replicas, c.max_replicas),
-                c.waiting_threshold.to_string(),
-                format!("{} of {}", c.hours_meeting_slo(), c.plan.hours.len()),
+                c.concurrency_threshold.to_string(),
+                format!(
+                    "{} ({} of {} hours alone)",
+                    if c.plan.window.slo_met { "yes" } else { "no" },
+                    c.hours_meeting_slo(),
+                    c.plan.hours.len()
+                ),
                 format!("${:.2}", c.static_cost_usd),
                 format!("${:.2}", c.autoscaled_cost_usd),
                 c.mix.map_or("–".into(), |m| {
@@ -273,15 +283,48 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             ]
         })
         .collect();
+    let regimes = input
+        .schedules
+        .iter()
+        .flat_map(|(supply_id, s, rec)| {
+            s.regimes.iter().map(move |r| {
+                vec![
+                    supply_id.clone(),
+                    r.name.to_string(),
+                    crate::recommend::hour_ranges(&r.hours),
+                    format!("{:.3}", r.mean_rps),
+                    r.mode.as_ref().map_or("none feasible".into(), |m| {
+                        format!("{} (${:.2}/h)", m.config.describe(), m.cost_per_hour)
+                    }),
+                    s.saving_percent()
+                        .map_or("–".into(), |x| format!("{x:.1} %")),
+                    if rec.is_some() { "yes" } else { "no" }.into(),
+                ]
+            })
+        })
+        .collect();
     [
+        Findings {
+            title: "Load regimes and scheduled modes",
+            header: &[
+                "supply",
+                "regime",
+                "hours (UTC)",
+                "mean requests/s",
+                "mode",
+                "schedule saves",
+                "recommended",
+            ],
+            rows: regimes,
+        },
         Findings {
             title: "Capacity plan",
             header: &[
                 "supply",
                 "requests/s per replica",
                 "replicas",
-                "waiting threshold",
-                "hours within SLO",
+                "in flight per replica",
+                "plan meets the SLOs",
                 "static",
                 "autoscaled",
                 "purchase mix",

@@ -24,15 +24,16 @@ use crate::features::QueryResult;
 use crate::opportunities::FleetFindings;
 use crate::opportunities::costs::CostDrivers;
 use crate::opportunities::health::SupplyGrade;
-use crate::recommend::{CapacityPlan, SupplyRecommendation};
+use crate::recommend::{CapacityPlan, SupplyRecommendation, SystemRecommendation};
 use crate::search::SearchResult;
+use crate::search::regimes::Schedule;
 use crate::workloads::Workloads;
 
 pub use calibration::calibration;
 pub use eval::eval_cases;
 pub use opportunities::{
     alerts, batch_opportunities, cache_opportunities, capacity_plan, client_defaults, cost_drivers,
-    grades, prompt_caching,
+    grades, prompt_caching, regimes,
 };
 pub use recommend::recommendations;
 pub use search::search;
@@ -42,7 +43,7 @@ use calibration::calibration_def;
 use features::{features_hourly, gpu_hourly, quarantine, session_depth};
 use opportunities::{
     alerts_def, batch_opportunities_def, cache_opportunities_def, capacity_plan_def,
-    client_defaults_def, cost_drivers_def, grades_def, prompt_caching_def,
+    client_defaults_def, cost_drivers_def, grades_def, prompt_caching_def, regimes_def,
 };
 use recommend::recommendations_def;
 use search::{pareto_def, simulations_def};
@@ -201,6 +202,7 @@ pub fn definitions() -> Vec<TableDef> {
         grades_def(),
         alerts_def(),
         capacity_plan_def(),
+        regimes_def(),
     ]
 }
 
@@ -218,6 +220,8 @@ pub struct RunResults<'a> {
     pub costs: &'a CostDrivers,
     pub grades: &'a [SupplyGrade],
     pub capacity: &'a [CapacityPlan],
+    /// Per supply with regimes: its schedule and the recommendation made of it, if any.
+    pub schedules: &'a [(String, Schedule, Option<SystemRecommendation>)],
     pub window_start: chrono::DateTime<chrono::Utc>,
 }
 
@@ -253,6 +257,7 @@ pub fn build(run: &RunResults) -> Result<Vec<Table>> {
         run.capacity,
         run.window_start.timestamp_micros(),
     )?);
+    tables.push(regimes(run.schedules)?);
     Ok(tables)
 }
 

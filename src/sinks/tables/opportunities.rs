@@ -1,7 +1,7 @@
 //! The fleet and application findings: `cache_opportunities` (each app's requests replayed through
 //! candidate response caches), `prompt_caching` (hosted APIs' prefix caches), `batch_opportunities`,
 //! `client_defaults` (each app's output cap fitted to its completions), `cost_drivers`, `grades`,
-//! `alerts` and `capacity_plan`.
+//! `alerts`, `capacity_plan` and `regimes`.
 
 use serde_json::{Value, json};
 
@@ -14,7 +14,8 @@ use crate::opportunities::client::{CapChange, ClientDefaults};
 use crate::opportunities::costs::CostDrivers;
 use crate::opportunities::health::{SupplyGrade, SupplyHealth};
 use crate::opportunities::prefix::PrefixCaching;
-use crate::recommend::CapacityPlan;
+use crate::recommend::{CapacityPlan, SystemRecommendation, hour_ranges};
+use crate::search::regimes::Schedule;
 
 pub(super) fn cache_opportunities_def() -> TableDef {
     use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
@@ -542,12 +543,12 @@ pub(super) fn capacity_plan_def() -> TableDef {
         required(
             "replica_capacity_rps",
             Float64,
-            "requests/s one replica serves within the SLOs (simulated on the peak hour)",
+            "requests/s one replica serves within the SLOs (simulated on the busiest hour)",
         ),
         required(
-            "waiting_threshold",
+            "concurrency_threshold",
             Int64,
-            "the autoscaler's per-replica target on vllm:num_requests_waiting",
+            "the autoscaler's per-replica target on requests in flight (running + waiting)",
         ),
         col(
             "reserved_replicas",
@@ -576,11 +577,87 @@ pub fn capacity_plan(plans: &[CapacityPlan], window_start_us: i64) -> Result<Tab
                     "tpot_p95_ms": h.metrics.as_ref().map(|m| m.tpot_p95_ms),
                     "slo_met": h.slo_met,
                     "replica_capacity_rps": c.plan.capacity.requests_per_s,
-                    "waiting_threshold": c.waiting_threshold,
+                    "concurrency_threshold": c.concurrency_threshold,
                     "reserved_replicas": c.mix.map(|m| m.reserved_replicas),
                 })
             })
         })
         .collect();
     capacity_plan_def().table_of_rows(&rows)
+}
+
+pub(super) fn regimes_def() -> TableDef {
+    use arrow::datatypes::DataType::{Boolean, Float64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("supply_id", Utf8, "the supply"),
+        required("regime", Utf8, "`low`, `normal` or `peak`"),
+        required(
+            "hours",
+            Utf8,
+            "its hours of the day, UTC (e.g. `0-6, 22-23`)",
+        ),
+        required(
+            "mean_rps",
+            Float64,
+            "mean arrival rate of those hours over the window's days, requests/s",
+        ),
+        required(
+            "max_rps",
+            Float64,
+            "highest of them: the regime's upper threshold",
+        ),
+        col(
+            "mode",
+            Utf8,
+            "the search's choice on the regime's traffic (null: nothing feasible)",
+        ),
+        col(
+            "mode_cost_per_hour_usd",
+            Float64,
+            "what that mode costs per hour",
+        ),
+        required(
+            "static_cost_per_hour_usd",
+            Float64,
+            "the one static configuration's cost per hour",
+        ),
+        col(
+            "saving_percent",
+            Float64,
+            "the schedule's saving against it (null when a regime has no mode)",
+        ),
+        required(
+            "recommended",
+            Boolean,
+            "the schedule saves more than the model's error and is recommended",
+        ),
+    ];
+    TableDef {
+        name: "regimes",
+        row: "one load regime of one supply",
+        columns,
+    }
+}
+
+pub fn regimes(schedules: &[(String, Schedule, Option<SystemRecommendation>)]) -> Result<Table> {
+    let rows: Vec<Value> = schedules
+        .iter()
+        .flat_map(|(supply_id, s, rec)| {
+            s.regimes.iter().map(move |r| {
+                json!({
+                    "supply_id": supply_id,
+                    "regime": r.name,
+                    "hours": hour_ranges(&r.hours),
+                    "mean_rps": r.mean_rps,
+                    "max_rps": r.max_rps,
+                    "mode": r.mode.as_ref().map(|m| m.config.describe()),
+                    "mode_cost_per_hour_usd": r.mode.as_ref().map(|m| m.cost_per_hour),
+                    "static_cost_per_hour_usd": s.static_cost_per_hour,
+                    "saving_percent": s.saving_percent(),
+                    "recommended": rec.is_some(),
+                })
+            })
+        })
+        .collect();
+    regimes_def().table_of_rows(&rows)
 }
