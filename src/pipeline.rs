@@ -173,12 +173,20 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
     }
 
     timings.start("recommend");
+    let prices = supply_prices(&supplies, &catalog)?;
     let costs = opportunities::costs::cost_drivers(
         &workloads.mix,
         &workloads.classes,
-        &supply_prices(&supplies, &catalog)?,
+        &prices,
         plan.window.days(),
     );
+    let routes = tiering_routes(&supplies, &catalog, &prices, &capacity, &workloads, plan);
+    let with_feedback: BTreeSet<String> = findings
+        .client_defaults
+        .iter()
+        .filter(|d| d.lengths.with_feedback > 0)
+        .map(|d| d.lengths.app_id.clone())
+        .collect();
     let hosted = |supply_id: &str| {
         supplies
             .iter()
@@ -216,6 +224,15 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                 recommend::capacity_plan(supply, c, &analysis_id)
             }))
             .chain(schedules.iter().filter_map(|(_, _, rec)| rec.clone()))
+            .chain(apps.iter().filter_map(|app| {
+                recommend::router_weights(
+                    app,
+                    &routes,
+                    &with_feedback,
+                    plan.window.days(),
+                    &analysis_id,
+                )
+            }))
             .chain(supplies.iter().filter_map(|s| {
                 let health = findings.health.iter().find(|h| h.supply_id == s.id)?;
                 let grade = grades.iter().find(|g| g.supply_id == s.id)?;
@@ -254,6 +271,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         grades: &grades,
         capacity: &capacity,
         schedules: &schedules,
+        routes: &routes,
     })?);
     artifacts.extend(snippets);
 
@@ -271,6 +289,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         grades: &grades,
         capacity: &capacity,
         schedules: &schedules,
+        routes: &routes,
         window_start: plan.window.start,
     })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();
@@ -535,6 +554,37 @@ fn grade_supplies(
             h.grade(share)
         })
         .collect()
+}
+
+/// Every route of an app's workload class to a smaller or cheaper supply, priced by token prices
+/// and capacity plans (see `recommend::routes`).
+fn tiering_routes(
+    supplies: &[Supply],
+    catalog: &Catalog,
+    prices: &[opportunities::costs::SupplyPrice],
+    capacity: &[recommend::CapacityPlan],
+    workloads: &workloads::Workloads,
+    plan: &Plan,
+) -> Vec<recommend::Route> {
+    let tiers: Vec<recommend::TierSupply> = supplies
+        .iter()
+        .map(|s| recommend::TierSupply {
+            id: &s.id,
+            model: &s.model,
+            params: catalog.model(&s.model).ok().map(|m| m.params().total()),
+            billing: prices
+                .iter()
+                .find(|p| p.supply_id == s.id)
+                .map(|p| p.billing),
+            plan: capacity.iter().find(|c| c.supply_id == s.id),
+        })
+        .collect();
+    recommend::routes(
+        &workloads.mix.cells().collect::<Vec<_>>(),
+        &workloads.classes,
+        &tiers,
+        plan.window.start.timestamp_micros(),
+    )
 }
 
 /// The apps asked for and those whose requests the window holds, sorted.

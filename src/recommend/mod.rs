@@ -25,6 +25,7 @@ mod prose;
 pub mod render;
 mod schedule;
 mod snippet;
+mod tiering;
 
 pub use analysis::{
     Analysis, LatencyProfile, LatencyProfiles, ModelError, PredictedImpact, Status,
@@ -39,3 +40,4 @@ pub use health::{alerts, grade_parts};
 pub use prompt_cache::prompt_caching;
 pub use schedule::{hour_ranges, schedule};
 pub use snippet::{apply_snippet, config_snippet};
+pub use tiering::{Route, TierSupply, router_weights, routes};

@@ -485,3 +485,152 @@ fn capacity_plan_recommends_nothing_for_a_flat_fleet_or_a_failing_plan() {
     assert!(!snippet.contains_key("keda_scaled_object"));
     assert_eq!(snippet["purchase"]["reserved_replicas"], 2);
 }
+
+/// One mix cell: `requests` of `class` for `app` on `supply` in hour `hour` of [`START`]'s day.
+fn cell<'a>(
+    app: &'a str,
+    supply: &'a str,
+    class: u16,
+    hour: i64,
+    requests: u64,
+    tokens: (u64, u64),
+) -> tunelake::workloads::MixCell<'a> {
+    tunelake::workloads::MixCell {
+        app_id: app,
+        supply_id: supply,
+        hour_us: hour_us(hour),
+        class_id: class,
+        requests,
+        prompt_tokens: tokens.0,
+        completion_tokens: tokens.1,
+    }
+}
+
+/// A supply as tiering sees it, of unknown size.
+fn tier<'a>(
+    id: &'a str,
+    model: &'a str,
+    billing: Option<tunelake::opportunities::costs::Billing>,
+    plan: Option<&'a tunelake::recommend::CapacityPlan>,
+) -> tunelake::recommend::TierSupply<'a> {
+    tunelake::recommend::TierSupply {
+        id,
+        model,
+        params: None,
+        billing,
+        plan,
+    }
+}
+
+fn tokens_priced(input: f64, output: f64) -> Option<tunelake::opportunities::costs::Billing> {
+    Some(tunelake::opportunities::costs::Billing::Tokens {
+        usd_per_1k_input: input,
+        usd_per_1k_output: output,
+    })
+}
+
+/// Known answer. App `docs` sends class 0 (1,000 requests, 10⁶ prompt and 10⁵ completion tokens)
+/// and class 1 (10 requests) to the `big` API ($2 / $8 per 1M tokens); the `small` API costs $0.40 /
+/// $1.60. Moving class 0 saves $2.80 and adds $0.56; class 1 is under 5 % of the app's requests and
+/// stays. A self-hosted target with spare capacity adds nothing; one at capacity adds a replica-hour.
+#[test]
+fn tiering_routes_a_class_to_the_cheaper_model() {
+    use tunelake::recommend::{CapacityPlan, router_weights, routes};
+    let cells = [
+        cell("docs", "big", 0, 0, 1000, (1_000_000, 100_000)),
+        cell("docs", "big", 1, 0, 10, (10_000, 1_000)),
+    ];
+    let hosted = [
+        tier("big", "gpt-4.1", tokens_priced(0.002, 0.008), None),
+        tier("small", "gpt-4.1-mini", tokens_priced(0.0004, 0.0016), None),
+    ];
+    let found = routes(&cells, &[], &hosted, hour_us(0));
+    let class0 = found.iter().find(|r| r.class_id == 0).unwrap();
+    assert_eq!((class0.from.as_str(), class0.to.as_str()), ("big", "small"));
+    assert!((class0.saved_usd - 2.8).abs() < 1e-9 && (class0.added_usd - 0.56).abs() < 1e-9);
+    assert!(class0.worth_it());
+    assert!(!found.iter().find(|r| r.class_id == 1).unwrap().worth_it());
+    let rec = router_weights("docs", &found, &Default::default(), 1.0, "a").unwrap();
+    let routes_json = rec.recommended_config_snippet["router"]["routes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(routes_json.len(), 1);
+    assert_eq!(routes_json[0]["weights"]["small"], 1.0);
+    assert!(
+        rec.analysis_summary
+            .contains("quality on the smaller model is unknown")
+    );
+
+    // A self-hosted target: 1 request/s per replica, its own requests of 1,100 tokens (3.96M tokens
+    // an hour), 10 % headroom, $10 a replica-hour. With 1.1M tokens of its own in the hour, the
+    // class's 1.1M fit in its one replica (nothing added); with 3.3M they need a second ($10).
+    for (own, added) in [(1_100_000u64, 0.0), (3_300_000, 10.0)] {
+        let plan = CapacityPlan::priced("gpu", hourly(&[1], 1), 10.0, None);
+        let mut with_gpu = cells.to_vec();
+        with_gpu.push(cell("chat", "gpu", 0, 0, own / 1100, (own - 100_000, 100_000)));
+        let supplies = [
+            hosted[0],
+            tier("gpu", "meta-llama/Llama-3.1-8B-Instruct", None, Some(&plan)),
+        ];
+        let to_gpu = routes(&with_gpu, &[], &supplies, hour_us(0))
+            .into_iter()
+            .find(|r| r.class_id == 0 && r.to == "gpu")
+            .unwrap();
+        assert_eq!(to_gpu.added_usd, added, "own load {own}");
+    }
+}
+
+/// Nothing to recommend: a target that costs more, a larger model, or a self-hosted source whose
+/// last replica the class does not free.
+#[test]
+fn tiering_recommends_nothing_without_a_saving() {
+    use tunelake::recommend::{CapacityPlan, TierSupply, router_weights, routes};
+    let cells = [cell("docs", "small", 0, 0, 1000, (1_000_000, 100_000))];
+    let supplies = [
+        TierSupply {
+            id: "small",
+            model: "gpt-4.1-mini",
+            params: None,
+            billing: tokens_priced(0.0004, 0.0016),
+            plan: None,
+        },
+        TierSupply {
+            id: "big",
+            model: "gpt-4.1",
+            params: None,
+            billing: tokens_priced(0.002, 0.008),
+            plan: None,
+        },
+    ];
+    let found = routes(&cells, &[], &supplies, hour_us(0));
+    assert!(found.iter().all(|r| !r.worth_it()), "{found:?}");
+    assert!(router_weights("docs", &found, &Default::default(), 1.0, "a").is_none());
+
+    let plan = CapacityPlan::priced("gpu-70b", hourly(&[1], 1), 10.0, None);
+    let cells = [cell("docs", "gpu-70b", 0, 0, 10, (10_000, 1_000))];
+    let supplies = [
+        TierSupply {
+            id: "gpu-70b",
+            model: "meta-llama/Llama-3.1-70B-Instruct",
+            params: Some(70_000_000_000),
+            billing: None,
+            plan: Some(&plan),
+        },
+        TierSupply {
+            id: "gpu-405b",
+            model: "meta-llama/Llama-3.1-405B-Instruct",
+            params: Some(405_000_000_000),
+            billing: None,
+            plan: Some(&plan),
+        },
+        supplies[0],
+    ];
+    let found = routes(&cells, &[], &supplies, hour_us(0));
+    assert!(
+        found.iter().all(|r| r.to != "gpu-405b"),
+        "never to a larger model"
+    );
+    let to_api = found.iter().find(|r| r.to == "small").unwrap();
+    assert_eq!(to_api.saved_usd, 0.0, "the last replica stays");
+    assert!(!to_api.worth_it());
+}

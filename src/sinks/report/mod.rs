@@ -38,6 +38,7 @@ pub struct ReportInput<'a> {
         crate::search::regimes::Schedule,
         Option<crate::recommend::SystemRecommendation>,
     )],
+    pub routes: &'a [crate::recommend::Route],
 }
 
 /// One supply's part of the reports.
@@ -303,7 +304,26 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             })
         })
         .collect();
+    let routing = input
+        .routes
+        .iter()
+        .filter(|r| r.worth_it())
+        .map(|r| {
+            vec![
+                r.app_id.clone(),
+                r.label.clone(),
+                format!("{} → {}", r.from, r.to),
+                r.requests.to_string(),
+                format!("${:.2}", r.saving_usd()),
+            ]
+        })
+        .collect();
     [
+        Findings {
+            title: "Model tiering (worthwhile routes)",
+            header: &["app", "class", "route", "requests", "saving in window"],
+            rows: routing,
+        },
         Findings {
             title: "Load regimes and scheduled modes",
             header: &[

@@ -24,7 +24,7 @@ use crate::features::QueryResult;
 use crate::opportunities::FleetFindings;
 use crate::opportunities::costs::CostDrivers;
 use crate::opportunities::health::SupplyGrade;
-use crate::recommend::{CapacityPlan, SupplyRecommendation, SystemRecommendation};
+use crate::recommend::{CapacityPlan, Route, SupplyRecommendation, SystemRecommendation};
 use crate::search::SearchResult;
 use crate::search::regimes::Schedule;
 use crate::workloads::Workloads;
@@ -33,7 +33,7 @@ pub use calibration::calibration;
 pub use eval::eval_cases;
 pub use opportunities::{
     alerts, batch_opportunities, cache_opportunities, capacity_plan, client_defaults, cost_drivers,
-    grades, prompt_caching, regimes,
+    grades, prompt_caching, regimes, routing,
 };
 pub use recommend::recommendations;
 pub use search::search;
@@ -44,6 +44,7 @@ use features::{features_hourly, gpu_hourly, quarantine, session_depth};
 use opportunities::{
     alerts_def, batch_opportunities_def, cache_opportunities_def, capacity_plan_def,
     client_defaults_def, cost_drivers_def, grades_def, prompt_caching_def, regimes_def,
+    routing_def,
 };
 use recommend::recommendations_def;
 use search::{pareto_def, simulations_def};
@@ -203,6 +204,7 @@ pub fn definitions() -> Vec<TableDef> {
         alerts_def(),
         capacity_plan_def(),
         regimes_def(),
+        routing_def(),
     ]
 }
 
@@ -222,6 +224,7 @@ pub struct RunResults<'a> {
     pub capacity: &'a [CapacityPlan],
     /// Per supply with regimes: its schedule and the recommendation made of it, if any.
     pub schedules: &'a [(String, Schedule, Option<SystemRecommendation>)],
+    pub routes: &'a [Route],
     pub window_start: chrono::DateTime<chrono::Utc>,
 }
 
@@ -258,6 +261,7 @@ pub fn build(run: &RunResults) -> Result<Vec<Table>> {
         run.window_start.timestamp_micros(),
     )?);
     tables.push(regimes(run.schedules)?);
+    tables.push(routing(run.routes)?);
     Ok(tables)
 }
 

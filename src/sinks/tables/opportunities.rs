@@ -1,7 +1,7 @@
 //! The fleet and application findings: `cache_opportunities` (each app's requests replayed through
 //! candidate response caches), `prompt_caching` (hosted APIs' prefix caches), `batch_opportunities`,
 //! `client_defaults` (each app's output cap fitted to its completions), `cost_drivers`, `grades`,
-//! `alerts`, `capacity_plan` and `regimes`.
+//! `alerts`, `capacity_plan`, `regimes` and `routing`.
 
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ use crate::opportunities::client::{CapChange, ClientDefaults};
 use crate::opportunities::costs::CostDrivers;
 use crate::opportunities::health::{SupplyGrade, SupplyHealth};
 use crate::opportunities::prefix::PrefixCaching;
-use crate::recommend::{CapacityPlan, SystemRecommendation, hour_ranges};
+use crate::recommend::{CapacityPlan, Route, SystemRecommendation, hour_ranges};
 use crate::search::regimes::Schedule;
 
 pub(super) fn cache_opportunities_def() -> TableDef {
@@ -660,4 +660,72 @@ pub fn regimes(schedules: &[(String, Schedule, Option<SystemRecommendation>)]) -
         })
         .collect();
     regimes_def().table_of_rows(&rows)
+}
+
+pub(super) fn routing_def() -> TableDef {
+    use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
+    let columns: Vec<Column> = vec![
+        required("app_id", Utf8, "the app"),
+        required("class_id", Int64, "the workload class moved"),
+        required("label", Utf8, "its label"),
+        required("from_supply_id", Utf8, "the supply serving it today"),
+        required(
+            "to_supply_id",
+            Utf8,
+            "a supply of a smaller or cheaper model",
+        ),
+        required("requests", Int64, "the class's requests of the window"),
+        required("tokens", Int64, "their prompt and completion tokens"),
+        required(
+            "saved_usd",
+            Float64,
+            "what the class costs where it is (tokens, or the replica-hours it holds)",
+        ),
+        required(
+            "added_usd",
+            Float64,
+            "what it would add at the target (tokens, or replica-hours)",
+        ),
+        required("saving_usd", Float64, "saved − added, over the window"),
+        col(
+            "to_ttft_p95_ms",
+            Float64,
+            "the target's simulated p95 TTFT on its capacity plan (self-hosted targets)",
+        ),
+        col("to_tpot_p95_ms", Float64, "and p95 TPOT"),
+        required(
+            "worthwhile",
+            Boolean,
+            "saves over 1 % of what the class costs today (the best such route per class is recommended)",
+        ),
+    ];
+    TableDef {
+        name: "routing",
+        row: "one workload class of one app and one other supply",
+        columns,
+    }
+}
+
+pub fn routing(routes: &[Route]) -> Result<Table> {
+    let rows: Vec<Value> = routes
+        .iter()
+        .map(|r| {
+            json!({
+                "app_id": r.app_id,
+                "class_id": r.class_id,
+                "label": r.label,
+                "from_supply_id": r.from,
+                "to_supply_id": r.to,
+                "requests": r.requests,
+                "tokens": r.tokens,
+                "saved_usd": r.saved_usd,
+                "added_usd": r.added_usd,
+                "saving_usd": r.saving_usd(),
+                "to_ttft_p95_ms": r.to_ttft_p95_ms,
+                "to_tpot_p95_ms": r.to_tpot_p95_ms,
+                "worthwhile": r.worth_it(),
+            })
+        })
+        .collect();
+    routing_def().table_of_rows(&rows)
 }
