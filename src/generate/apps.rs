@@ -10,7 +10,8 @@
 //! | `summarize` | `summarize-gpt4o-mini` | 15 % | 3,000 (0.4) | 300 (0.3) | 512 | CV 3.0, peak/mean 1.9 at 02:00 (night bursts) |
 //!
 //! Lengths are lognormal (median, log-σ), completions clipped at `max_tokens` (then
-//! `finish_reason` = `length`, else `stop`).
+//! `finish_reason` = `length`, else `stop`). Only `summarize` is latency-tolerant (night-time
+//! batch work: no sessions, long inputs); the others have a person waiting.
 //!
 //! How each app's requests are drawn from its shape is in [`super::requests`].
 
@@ -50,6 +51,8 @@ pub struct AppShape {
     /// Peak-to-mean ratio of the 24-hour profile (1 + amplitude).
     pub peak_to_mean: f64,
     pub duplicate_rate: f64,
+    /// Whether the app's answers can wait (offline work): the truth the batch finding infers.
+    pub latency_tolerant: bool,
     pub error_rate: f64,
     pub timeout_rate: f64,
     pub cancel_rate: f64,
@@ -71,6 +74,7 @@ pub const APPS: [AppShape; 4] = [
         diurnal_peak_hour: 15.0,
         peak_to_mean: 1.6,
         duplicate_rate: 0.02,
+        latency_tolerant: false,
         error_rate: 0.004,
         timeout_rate: 0.001,
         cancel_rate: 0.01,
@@ -90,6 +94,7 @@ pub const APPS: [AppShape; 4] = [
         diurnal_peak_hour: 14.0,
         peak_to_mean: 1.5,
         duplicate_rate: 0.10,
+        latency_tolerant: false,
         error_rate: 0.004,
         timeout_rate: 0.001,
         cancel_rate: 0.0,
@@ -109,6 +114,7 @@ pub const APPS: [AppShape; 4] = [
         diurnal_peak_hour: 13.0,
         peak_to_mean: 1.8,
         duplicate_rate: 0.05,
+        latency_tolerant: false,
         error_rate: 0.004,
         timeout_rate: 0.001,
         cancel_rate: 0.0,
@@ -128,6 +134,7 @@ pub const APPS: [AppShape; 4] = [
         diurnal_peak_hour: 2.0,
         peak_to_mean: 1.9,
         duplicate_rate: 0.0,
+        latency_tolerant: true,
         error_rate: 0.004,
         timeout_rate: 0.001,
         cancel_rate: 0.0,

@@ -310,3 +310,35 @@ async fn cost_drivers_carry_the_planted_bills() {
     let empty = cost_drivers(&tunelake::workloads::Mix::default(), &[], &prices, 7.0);
     assert!(empty.rows.is_empty() && empty.total_usd == 0.0);
 }
+
+/// Known answer on the demo lake. Protocol: the generator plants one latency-tolerant app (the
+/// night-time summariser: `latency_tolerant` in ground_truth.json) and three with a person waiting;
+/// nothing is declared, so the inference must recover exactly that split, and the hosted
+/// summariser's saving is the demo pipeline's 50 % batch discount on what its requests cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_inference_recovers_the_planted_latency_tolerant_app() {
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(DEMO).join("ground_truth.json")).unwrap())
+            .unwrap();
+    let (lake, window) = demo_lake().await;
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/demo.toml");
+    let supplies = tunelake::config::PipelineFile::load(Path::new(demo))
+        .unwrap()
+        .supplies;
+    let found = opportunities::batch_opportunities(&lake.ctx, &window, &[], &supplies)
+        .await
+        .unwrap();
+    for planted in truth["apps"].as_array().unwrap() {
+        let name = planted["name"].as_str().unwrap();
+        let b = found.iter().find(|b| b.profile.app_id == name).unwrap();
+        assert_eq!(
+            b.tolerance.is_some(),
+            planted["latency_tolerant"].as_bool().unwrap(),
+            "{name}: {b:?}"
+        );
+        match b.saving_usd {
+            Some(saving) => assert!((saving - 0.5 * b.cost_usd.unwrap()).abs() < 1e-9),
+            None => assert!(b.tolerance.is_none() || !b.hosted),
+        }
+    }
+}
