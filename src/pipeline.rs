@@ -180,7 +180,27 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         &prices,
         plan.window.days(),
     );
-    let routes = tiering_routes(&supplies, &catalog, &prices, &capacity, &workloads, plan);
+    let cells: Vec<workloads::MixCell> = workloads.mix.cells().collect();
+    let routes = tiering_routes(
+        &supplies,
+        &catalog,
+        &prices,
+        &capacity,
+        &cells,
+        &workloads.classes,
+        plan,
+    );
+    let batch_windows: Vec<recommend::BatchWindow> = findings
+        .batch
+        .iter()
+        .filter(|b| !b.hosted)
+        .filter_map(|b| {
+            let plan_of = capacity
+                .iter()
+                .find(|c| c.supply_id == b.profile.supply_id)?;
+            recommend::batch_window(b, plan_of, &cells, plan.window.start.timestamp_micros())
+        })
+        .collect();
     let with_feedback: BTreeSet<String> = findings
         .client_defaults
         .iter()
@@ -213,6 +233,9 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                     .iter()
                     .filter_map(|b| recommend::batch_api(b, plan.window.days(), &analysis_id)),
             )
+            .chain(batch_windows.iter().filter_map(|w| {
+                recommend::batch_window_recommendation(w, plan.window.days(), &analysis_id)
+            }))
             .chain(
                 findings
                     .client_defaults
@@ -563,7 +586,8 @@ fn tiering_routes(
     catalog: &Catalog,
     prices: &[opportunities::costs::SupplyPrice],
     capacity: &[recommend::CapacityPlan],
-    workloads: &workloads::Workloads,
+    cells: &[workloads::MixCell],
+    classes: &[workloads::WorkloadClass],
     plan: &Plan,
 ) -> Vec<recommend::Route> {
     let tiers: Vec<recommend::TierSupply> = supplies
@@ -579,12 +603,7 @@ fn tiering_routes(
             plan: capacity.iter().find(|c| c.supply_id == s.id),
         })
         .collect();
-    recommend::routes(
-        &workloads.mix.cells().collect::<Vec<_>>(),
-        &workloads.classes,
-        &tiers,
-        plan.window.start.timestamp_micros(),
-    )
+    recommend::routes(cells, classes, &tiers, plan.window.start.timestamp_micros())
 }
 
 /// The apps asked for and those whose requests the window holds, sorted.

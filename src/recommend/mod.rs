@@ -31,7 +31,7 @@ pub use analysis::{
     Analysis, LatencyProfile, LatencyProfiles, ModelError, PredictedImpact, Status,
     SupplyRecommendation, SystemRecommendation, UNCALIBRATED_ERROR_PCT, stable_uuid,
 };
-pub use batch::batch_api;
+pub use batch::{BatchWindow, batch_api, batch_window, batch_window_recommendation};
 pub use caching::response_cache;
 pub use capacity::{CapacityPlan, PurchaseMix, capacity_plan};
 pub use client::client_defaults;

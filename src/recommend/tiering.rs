@@ -71,16 +71,18 @@ impl Route {
     }
 }
 
-/// Tokens per hour index of one supply, optionally of one app and class only.
-fn hourly_tokens(
+/// Tokens per hour index of one supply, optionally of one app (and one of its classes) only.
+pub(super) fn hourly_tokens(
     cells: &[MixCell],
     supply: &str,
-    only: Option<(&str, u16)>,
+    only: Option<(&str, Option<u16>)>,
     start_us: i64,
 ) -> BTreeMap<i64, f64> {
     let mut out = BTreeMap::new();
     for c in cells.iter().filter(|c| c.supply_id == supply) {
-        if only.is_some_and(|(app, class)| c.app_id != app || c.class_id != class) {
+        if only.is_some_and(|(app, class)| {
+            c.app_id != app || class.is_some_and(|class| c.class_id != class)
+        }) {
             continue;
         }
         *out.entry((c.hour_us - start_us).div_euclid(HOUR_US))
@@ -89,18 +91,32 @@ fn hourly_tokens(
     out
 }
 
+/// Tokens per request of one supply over the cells.
+pub(super) fn tokens_per_request(cells: &[MixCell], supply: &str) -> f64 {
+    let (requests, tokens) = cells
+        .iter()
+        .filter(|c| c.supply_id == supply)
+        .fold((0u64, 0u64), |(r, t), c| {
+            (r + c.requests, t + c.prompt_tokens + c.completion_tokens)
+        });
+    tokens as f64 / requests.max(1) as f64
+}
+
+/// Tokens per hour one replica of `plan` serves with the plan's headroom kept.
+pub(super) fn replica_tokens_per_hour(plan: &CapacityPlan, tokens_per_request: f64) -> f64 {
+    plan.plan.capacity.requests_per_s * tokens_per_request * 3600.0 / (1.0 + plan.plan.headroom)
+}
+
 /// Replica-hours of `plan` with `delta` tokens per hour added (negative: removed), minus those
 /// without it, priced.
-fn replica_cost_change(
+pub(super) fn replica_cost_change(
     plan: &CapacityPlan,
     load: &BTreeMap<i64, f64>,
     delta: &BTreeMap<i64, f64>,
     tokens_per_request: f64,
 ) -> f64 {
-    let per_replica = plan.plan.capacity.requests_per_s * tokens_per_request * 3600.0;
-    let replicas = |tokens: f64| {
-        ((tokens.max(0.0) * (1.0 + plan.plan.headroom) / per_replica).ceil()).max(1.0)
-    };
+    let per_replica = replica_tokens_per_hour(plan, tokens_per_request);
+    let replicas = |tokens: f64| (tokens.max(0.0) / per_replica).ceil().max(1.0);
     let changed: f64 = delta
         .iter()
         .map(|(h, d)| {
@@ -125,7 +141,6 @@ pub fn routes(
             .map_or(format!("class {id}"), |c| c.label.clone())
     };
     let mut groups: BTreeMap<(&str, &str, u16), (u64, u64, u64)> = BTreeMap::new();
-    let mut supply_totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut app_requests: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for c in cells {
         *app_requests.entry((c.app_id, c.supply_id)).or_default() += c.requests;
@@ -135,15 +150,7 @@ pub fn routes(
         g.0 += c.requests;
         g.1 += c.prompt_tokens;
         g.2 += c.completion_tokens;
-        let t = supply_totals.entry(c.supply_id).or_default();
-        t.0 += c.requests;
-        t.1 += c.prompt_tokens + c.completion_tokens;
     }
-    let tokens_per_request = |id: &str| {
-        supply_totals
-            .get(id)
-            .map_or(1.0, |(r, t)| *t as f64 / (*r).max(1) as f64)
-    };
     let token_price = |b: Option<Billing>, prompt: u64, completion: u64| match b {
         Some(Billing::Tokens {
             usd_per_1k_input,
@@ -158,7 +165,7 @@ pub fn routes(
         let Some(from) = supplies.iter().find(|s| s.id == from_id) else {
             continue;
         };
-        let class_tokens = hourly_tokens(cells, from_id, Some((app, class)), window_start_us);
+        let class_tokens = hourly_tokens(cells, from_id, Some((app, Some(class))), window_start_us);
         let saved = match (token_price(from.billing, prompt, completion), from.plan) {
             (Some(usd), _) => usd,
             (None, Some(plan)) => {
@@ -168,7 +175,7 @@ pub fn routes(
                     plan,
                     &hourly_tokens(cells, from_id, None, window_start_us),
                     &removed,
-                    tokens_per_request(from_id),
+                    tokens_per_request(cells, from_id),
                 )
             }
             (None, None) => continue,
@@ -190,7 +197,7 @@ pub fn routes(
                     plan,
                     &hourly_tokens(cells, to.id, None, window_start_us),
                     &class_tokens,
-                    tokens_per_request(to.id),
+                    tokens_per_request(cells, to.id),
                 ),
                 (None, None) => continue,
             };

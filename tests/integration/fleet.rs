@@ -567,7 +567,14 @@ fn tiering_routes_a_class_to_the_cheaper_model() {
     for (own, added) in [(1_100_000u64, 0.0), (3_300_000, 10.0)] {
         let plan = CapacityPlan::priced("gpu", hourly(&[1], 1), 10.0, None);
         let mut with_gpu = cells.to_vec();
-        with_gpu.push(cell("chat", "gpu", 0, 0, own / 1100, (own - 100_000, 100_000)));
+        with_gpu.push(cell(
+            "chat",
+            "gpu",
+            0,
+            0,
+            own / 1100,
+            (own - 100_000, 100_000),
+        ));
         let supplies = [
             hosted[0],
             tier("gpu", "meta-llama/Llama-3.1-8B-Instruct", None, Some(&plan)),
@@ -633,4 +640,59 @@ fn tiering_recommends_nothing_without_a_saving() {
     let to_api = found.iter().find(|r| r.to == "small").unwrap();
     assert_eq!(to_api.saved_usd, 0.0, "the last replica stays");
     assert!(!to_api.worth_it());
+}
+
+/// A latency-tolerant (declared) app `nightly` on self-hosted `gpu`, beside `web`.
+fn nightly_on_gpu(tolerant: bool) -> opportunities::batch::BatchOpportunity {
+    opportunities::batch::BatchOpportunity {
+        profile: opportunities::batch::AppProfile {
+            app_id: "nightly".into(),
+            supply_id: "gpu".into(),
+            requests: 4000,
+            in_sessions: 0,
+            night: 0,
+            prompt_p50: 100.0,
+            prompt_tokens: 400_000,
+            completion_tokens: 0,
+            with_cost: 0,
+            cost_usd: 0.0,
+        },
+        tolerance: tolerant.then_some(opportunities::batch::Tolerance::Declared),
+        hosted: false,
+        cost_usd: None,
+        batch_discount: None,
+        saving_usd: None,
+    }
+}
+
+/// Known answer of the off-peak window. A day on one replica of 1 request/s at 100 tokens a
+/// request with 10 % headroom (327,273 tokens an hour): `web` sends 100k tokens every hour, the
+/// latency-tolerant `nightly` 400k at noon, which needs a second replica there. Deferred, its
+/// tokens fill the room of the quietest hours in order (ties by hour: 227,273 at 00:00, the rest at
+/// 01:00), no hour needs a second replica: one replica-hour, $10, saved. Nothing for an app with a
+/// person waiting, nor where deferring frees nothing.
+#[test]
+fn batch_window_fills_the_quiet_hours_of_self_hosted_capacity() {
+    use tunelake::recommend::{CapacityPlan, batch_window, batch_window_recommendation};
+    let mut cells: Vec<_> = (0..24)
+        .map(|h| cell("web", "gpu", 0, h, 1000, (100_000, 0)))
+        .collect();
+    cells.push(cell("nightly", "gpu", 1, 12, 4000, (400_000, 0)));
+    let plan = CapacityPlan::priced("gpu", hourly(&[1; 24], 2), 10.0, None);
+    let w = batch_window(&nightly_on_gpu(true), &plan, &cells, hour_us(0)).unwrap();
+    assert!((w.saving_usd - 10.0).abs() < 1e-9, "{w:?}");
+    assert_eq!(w.hours_of_day, vec![0, 1]);
+    let rec = batch_window_recommendation(&w, 1.0, "a").unwrap();
+    assert_eq!(
+        rec.recommended_config_snippet["batch_window"]["hours_utc"],
+        "0-1"
+    );
+
+    assert!(batch_window(&nightly_on_gpu(false), &plan, &cells, hour_us(0)).is_none());
+    // At 100k tokens the app fits noon's one replica already: deferring frees nothing.
+    cells.pop();
+    cells.push(cell("nightly", "gpu", 1, 12, 1000, (100_000, 0)));
+    let w = batch_window(&nightly_on_gpu(true), &plan, &cells, hour_us(0)).unwrap();
+    assert_eq!(w.saving_usd, 0.0);
+    assert!(batch_window_recommendation(&w, 1.0, "a").is_none());
 }
