@@ -1,7 +1,7 @@
 //! Pipeline benchmark: ingest + validation + features + workloads + the fleet findings
 //! (opportunities, with the demo pipeline's supplies) over a generated 10M-request, 30-day lake.
 //! Targets on a 2-core machine: ≤ 8 s wall time and ≤ 1.5 GB peak RSS (issue 10); the findings add
-//! ≤ 20 % to the rest (issue 13).
+//! ≤ 20 % to the rest (issue 13). Each finding's own time is printed once before the measurement.
 //!
 //! `cargo bench --bench pipeline` (the lake is generated once into `target/bench-lake-10m`;
 //! `TUNELAKE_BENCH_REQUESTS` changes its size). A first run prints each stage's wall time and the
@@ -98,6 +98,34 @@ fn peak_rss() -> String {
         })
 }
 
+/// Each finding of the opportunities stage on its own, seconds (printed once, to show where the
+/// stage's time goes).
+async fn findings_breakdown(input: &IngestInput, supplies: &[Supply]) -> Vec<(&'static str, f64)> {
+    use tunelake::opportunities as o;
+    let lake = ingest(input).await.unwrap();
+    let (ctx, window) = (&lake.ctx, &input.window);
+    o::register_supplies(ctx, supplies).unwrap();
+    let mut out = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name| {
+        out.push((name, clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
+    o::response_caching(ctx, window, 1).await.unwrap();
+    lap("response_caching");
+    o::prefix_caching(ctx, window, supplies).await.unwrap();
+    lap("prefix_caching");
+    o::batch_opportunities(ctx, window, &[], supplies)
+        .await
+        .unwrap();
+    lap("batch");
+    o::client_defaults(ctx, window).await.unwrap();
+    lap("client_defaults");
+    o::supply_health(ctx, window, supplies).await.unwrap();
+    lap("health");
+    out
+}
+
 fn pipeline(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -116,6 +144,8 @@ fn pipeline(c: &mut Criterion) {
     let supplies = tunelake::config::PipelineFile::load(std::path::Path::new(demo))
         .unwrap()
         .supplies;
+    let parts = runtime.block_on(findings_breakdown(&input, &supplies));
+    eprintln!("findings: {parts:?}");
     let timed = runtime.block_on(stages(&input, &supplies));
     let total: f64 = timed.iter().map(|(_, s, _)| s).sum();
     let each: Vec<String> = timed

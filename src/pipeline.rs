@@ -256,6 +256,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                     &analysis_id,
                 )
             }))
+            .chain(recommend::cost_budget(&costs, &analysis_id))
             .chain(supplies.iter().filter_map(|s| {
                 let health = findings.health.iter().find(|h| h.supply_id == s.id)?;
                 let grade = grades.iter().find(|g| g.supply_id == s.id)?;

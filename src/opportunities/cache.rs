@@ -5,9 +5,11 @@
 //! without the model: its tokens and, on a hosted API, its price are saved, and its load leaves
 //! the supply.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::VecDeque;
 
 use serde::Serialize;
+
+use crate::hash::IdMap;
 
 /// LRU capacities tried, in entries (one response each).
 pub const LRU_ENTRIES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
@@ -91,9 +93,12 @@ pub fn replay(requests: &[Lookup], policy: Policy) -> (Replay, Vec<bool>) {
         cost_saved_usd: 0.0,
     };
     let mut hit = vec![false; requests.len()];
-    // prompt → (stored at, last use sequence); `order` maps use sequence → prompt for eviction.
-    let mut stored: HashMap<u64, (i64, u64)> = HashMap::new();
-    let mut order: BTreeMap<u64, u64> = BTreeMap::new();
+    // prompt → (stored at, last use sequence). Uses are queued in order; an entry whose sequence
+    // is no longer its prompt's last use is stale and skipped when evicting (amortised O(1) per
+    // request, where a sorted map of uses costs a tree operation each).
+    let mut stored: IdMap<u64, (i64, u64)> = IdMap::default();
+    let mut uses: VecDeque<(u64, u64)> = VecDeque::new();
+    let lru = matches!(policy, Policy::Lru { .. });
     for (i, r) in requests.iter().enumerate() {
         let seq = i as u64;
         let fresh = match (stored.get(&r.prompt), policy) {
@@ -108,25 +113,30 @@ pub fn replay(requests: &[Lookup], policy: Policy) -> (Replay, Vec<bool>) {
             totals.completion_tokens_saved += r.completion_tokens;
             totals.cost_saved_usd += r.cost_usd;
             // A use refreshes the LRU position; a TTL still counts from when it was stored.
-            if let Some((_, last)) = stored.get_mut(&r.prompt) {
-                order.remove(last);
+            if lru && let Some((_, last)) = stored.get_mut(&r.prompt) {
                 *last = seq;
-                order.insert(seq, r.prompt);
+                uses.push_back((seq, r.prompt));
             }
             continue;
         }
         if !r.cacheable {
             continue;
         }
-        if let Some((_, last)) = stored.insert(r.prompt, (r.ts_us, seq)) {
-            order.remove(&last);
+        stored.insert(r.prompt, (r.ts_us, seq));
+        let Policy::Lru { entries } = policy else {
+            continue;
+        };
+        uses.push_back((seq, r.prompt));
+        if stored.len() as u64 > entries {
+            while let Some((at, prompt)) = uses.pop_front() {
+                if stored.get(&prompt).is_some_and(|&(_, last)| last == at) {
+                    stored.remove(&prompt);
+                    break;
+                }
+            }
         }
-        order.insert(seq, r.prompt);
-        if let Policy::Lru { entries } = policy
-            && stored.len() as u64 > entries
-            && let Some((_, oldest)) = order.pop_first()
-        {
-            stored.remove(&oldest);
+        if uses.len() > 2 * stored.len() + 1024 {
+            uses.retain(|(at, prompt)| stored.get(prompt).is_some_and(|&(_, last)| last == *at));
         }
     }
     (totals, hit)

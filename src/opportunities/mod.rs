@@ -23,6 +23,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{AppSettings, Supply, Window};
@@ -240,22 +241,27 @@ pub async fn response_caching(
     let mut apps: BTreeMap<String, (Vec<Lookup>, BTreeMap<String, u64>)> = BTreeMap::new();
     for b in &batches {
         let c = Columns::new(b, sql::PROMPT_REPEATS.path);
-        let (app, supply, prompt) = (
-            c.text("app_id")?,
-            c.text("supply_id")?,
-            c.text("prompt_hash")?,
-        );
+        let (app, supply, prompt) = (c.text("app_id")?, c.text("supply_id")?, c.int("prompt")?);
         let ts = c.timestamp("ts")?;
         let cacheable = c.boolean("cacheable")?;
         let (prompt_tokens, completion_tokens) =
             (c.int("prompt_tokens")?, c.int("completion_tokens")?);
         let cost = c.real("cost_usd")?;
         for i in 0..b.num_rows() {
-            let (lookups, supplies) = apps.entry(app.value(i).to_string()).or_default();
-            *supplies.entry(supply.value(i).to_string()).or_default() += 1;
+            // Looked up by &str first: an owned key is made once per app and supply, not per row.
+            if !apps.contains_key(app.value(i)) {
+                apps.insert(app.value(i).to_string(), Default::default());
+            }
+            let (lookups, supplies) = apps.get_mut(app.value(i)).expect("inserted above");
+            match supplies.get_mut(supply.value(i)) {
+                Some(n) => *n += 1,
+                None => {
+                    supplies.insert(supply.value(i).to_string(), 1);
+                }
+            }
             lookups.push(Lookup {
                 ts_us: ts.value(i),
-                prompt: stable_hash64(prompt.value(i)),
+                prompt: prompt.value(i) as u64,
                 cacheable: cacheable.is_valid(i) && cacheable.value(i),
                 prompt_tokens: Columns::count(prompt_tokens, i),
                 completion_tokens: Columns::count(completion_tokens, i),
@@ -267,8 +273,9 @@ pub async fn response_caching(
     Ok(apps
         .into_iter()
         .map(|(app_id, (lookups, supplies))| {
+            // Policies replay independently, in parallel; collected in candidate order.
             let replays: Vec<(Replay, Vec<bool>)> = Policy::candidates()
-                .into_iter()
+                .into_par_iter()
                 .map(|p| replay(&lookups, p))
                 .collect();
             let is_lru = |r: &Replay| matches!(r.policy, Policy::Lru { .. });

@@ -17,6 +17,7 @@ mod batch;
 mod caching;
 mod capacity;
 mod client;
+mod costs;
 mod decide;
 mod health;
 mod impact;
@@ -35,6 +36,7 @@ pub use batch::{BatchWindow, batch_api, batch_window, batch_window_recommendatio
 pub use caching::response_cache;
 pub use capacity::{CapacityPlan, PurchaseMix, capacity_plan};
 pub use client::client_defaults;
+pub use costs::cost_budget;
 pub use decide::{RecommendInput, recommend, unsearched};
 pub use health::{alerts, grade_parts};
 pub use prompt_cache::prompt_caching;

@@ -214,10 +214,10 @@ fn demo_run_writes_recommendations_snippets_and_report() {
     // output cap for the two apps whose responses are cut (rag, and the hosted summariser), and
     // the batch API for the night-time summariser, a capacity plan for each searched supply (one
     // replica, reserved), and router weights moving the summariser's classes from the hosted API
-    // to the 8B supply's spare capacity. Its 150-token shared instruction is below the provider's
+    // to the 8B supply's spare capacity, and the fleet's monthly budget. Its 150-token shared instruction is below the provider's
     // prompt-cache minimum, the generator plants no incident, and the demo's load is too light for
     // a schedule to beat one configuration: no prompt-caching, alert or schedule recommendation.
-    assert_eq!(report.recommendations.len(), 4 + 3 + 2 + 1 + 3 + 1);
+    assert_eq!(report.recommendations.len(), 4 + 3 + 2 + 1 + 3 + 1 + 1);
     for r in &report.recommendations {
         assert!(uuid::Uuid::parse_str(&r.recommendation_id).is_ok());
         assert!(!r.analysis_summary.is_empty());

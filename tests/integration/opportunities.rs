@@ -261,6 +261,17 @@ async fn cost_drivers_carry_the_planted_bills() {
     ));
     let drivers = cost_drivers(&workloads.mix, &workloads.classes, &prices, 7.0);
     assert!(drivers.unpriced.is_empty());
+    // As a recommendation: a monthly budget at the projection, rounded up to $10; nothing when no
+    // supply is priced.
+    let rec = tunelake::recommend::cost_budget(&drivers, "a").unwrap();
+    let month = drivers.total_usd * 30.0 / 7.0;
+    assert_eq!(
+        rec.recommended_config_snippet["monthly_budget"]["amount_usd"],
+        (month / 10.0).ceil() * 10.0
+    );
+    let unpriced = cost_drivers(&workloads.mix, &workloads.classes, &[], 7.0);
+    assert_eq!(unpriced.total_usd, 0.0);
+    assert!(tunelake::recommend::cost_budget(&unpriced, "a").is_none());
     let total: f64 = bills.iter().map(|b| b.1).sum();
     assert!(
         (drivers.total_usd / total - 1.0).abs() < 1e-9,

@@ -408,10 +408,10 @@ async fn the_api_serves_every_route_to_scoped_keys_and_runs_one_analysis_per_req
         .iter()
         .map(|r| r["target_supply_id"].as_str().unwrap())
         .collect();
-    // The engine recommendation, the response cache and the capacity plan, all for the supply
-    // serving chat.
+    // The engine recommendation, the response cache, the capacity plan and the cost budget, all
+    // for the supply serving chat.
     assert_eq!(
-        targets, ["chat-llama8b-h100"; 3],
+        targets, ["chat-llama8b-h100"; 4],
         "only the supply serving chat"
     );
     let mine_id = mine["analysis_id"].as_str().unwrap().to_string();
