@@ -22,6 +22,7 @@ use crate::opportunities;
 use crate::recommend::{self, Status, SupplyRecommendation};
 use crate::search::{self, SearchInput, SearchResult, Strategy};
 use crate::simulation::{self, Deployment, SimOptions, SimReport, Slo};
+use crate::sinks::FleetResults;
 use crate::sinks::output::{self, Artifact, RunOutputs};
 use crate::sinks::report;
 use crate::sinks::tables::{self, RunResults};
@@ -167,7 +168,11 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                 .baseline
                 .as_ref()
                 .and_then(|current| recommend::schedule(supply, current, &s, &error, &analysis_id));
-            schedules.push((supply.id.clone(), s, rec));
+            schedules.push(recommend::SupplySchedule {
+                supply_id: supply.id.clone(),
+                schedule: s,
+                recommendation: rec,
+            });
         }
         recommendations.push(analysed.recommendation);
     }
@@ -246,7 +251,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                 let supply = supplies.iter().find(|s| s.id == c.supply_id)?;
                 recommend::capacity_plan(supply, c, &analysis_id)
             }))
-            .chain(schedules.iter().filter_map(|(_, _, rec)| rec.clone()))
+            .chain(schedules.iter().filter_map(|s| s.recommendation.clone()))
             .chain(apps.iter().filter_map(|app| {
                 recommend::router_weights(
                     app,
@@ -263,6 +268,14 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
                 recommend::alerts(s, health, grade, &analysis_id)
             }))
             .collect(),
+    };
+    let fleet = FleetResults {
+        findings: &findings,
+        costs: &costs,
+        grades: &grades,
+        capacity: &capacity,
+        schedules: &schedules,
+        routes: &routes,
     };
     let mut artifacts = vec![Artifact {
         relative: "report.json".into(),
@@ -290,12 +303,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         supplies: supply_reports,
         workloads: &workloads,
         calibration: &calibration,
-        findings: &findings,
-        costs: &costs,
-        grades: &grades,
-        capacity: &capacity,
-        schedules: &schedules,
-        routes: &routes,
+        fleet,
     })?);
     artifacts.extend(snippets);
 
@@ -308,12 +316,7 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         searches: &searches,
         analysis_id: &analysis_id,
         recommendations: &recommendations,
-        findings: &findings,
-        costs: &costs,
-        grades: &grades,
-        capacity: &capacity,
-        schedules: &schedules,
-        routes: &routes,
+        fleet,
         window_start: plan.window.start,
     })?;
     let rows: BTreeMap<String, usize> = tables.iter().map(|t| (t.name.clone(), t.rows())).collect();

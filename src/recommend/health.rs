@@ -35,12 +35,8 @@ pub fn alerts(
             )
         })
         .collect();
-    let kinds: Vec<AlertKind> = {
-        let mut k: Vec<AlertKind> = health.alerts.iter().map(|a| a.kind).collect();
-        k.sort();
-        k.dedup();
-        k
-    };
+    let kinds: std::collections::BTreeSet<AlertKind> =
+        health.alerts.iter().map(|a| a.kind).collect();
     let rules: Vec<Value> = if supply.engine == Engine::Vllm {
         kinds.iter().flat_map(|k| vllm_rules(supply, *k)).collect()
     } else {

@@ -40,6 +40,6 @@ pub use costs::cost_budget;
 pub use decide::{RecommendInput, recommend, unsearched};
 pub use health::{alerts, grade_parts};
 pub use prompt_cache::prompt_caching;
-pub use schedule::{hour_ranges, schedule};
+pub use schedule::{SupplySchedule, hour_ranges, schedule};
 pub use snippet::{apply_snippet, config_snippet};
 pub use tiering::{Route, TierSupply, router_weights, routes};

@@ -9,6 +9,14 @@ use crate::config::Supply;
 use crate::knobs::ServingConfig;
 use crate::search::regimes::Schedule;
 
+/// A supply's schedule and the recommendation made of it, if any.
+#[derive(Debug, Clone)]
+pub struct SupplySchedule {
+    pub supply_id: String,
+    pub schedule: Schedule,
+    pub recommendation: Option<SystemRecommendation>,
+}
+
 /// Hour ranges of the day as text ("0-6, 22-23").
 pub fn hour_ranges(hours: &[u32]) -> String {
     let mut ranges: Vec<(u32, u32)> = Vec::new();

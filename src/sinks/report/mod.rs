@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 
 use crate::calibration::SupplyCalibration;
 use crate::config::{Supply, Window};
-use crate::opportunities::FleetFindings;
 use crate::opportunities::costs::CostDrivers;
-use crate::opportunities::health::SupplyGrade;
 use crate::recommend::{PredictedImpact, Status, SupplyRecommendation};
 use crate::search::SearchResult;
+use crate::sinks::FleetResults;
 use crate::sinks::output::Artifact;
 use crate::workloads::Workloads;
 
@@ -29,16 +28,7 @@ pub struct ReportInput<'a> {
     pub supplies: Vec<SupplyReport<'a>>,
     pub workloads: &'a Workloads,
     pub calibration: &'a [SupplyCalibration],
-    pub findings: &'a FleetFindings,
-    pub costs: &'a CostDrivers,
-    pub grades: &'a [SupplyGrade],
-    pub capacity: &'a [crate::recommend::CapacityPlan],
-    pub schedules: &'a [(
-        String,
-        crate::search::regimes::Schedule,
-        Option<crate::recommend::SystemRecommendation>,
-    )],
-    pub routes: &'a [crate::recommend::Route],
+    pub fleet: FleetResults<'a>,
 }
 
 /// One supply's part of the reports.
@@ -138,7 +128,8 @@ struct Findings {
 
 /// The findings tables with at least one row.
 fn findings(input: &ReportInput) -> Vec<Findings> {
-    let f = input.findings;
+    let fleet = &input.fleet;
+    let f = fleet.findings;
     let caching = f
         .caching
         .iter()
@@ -232,7 +223,7 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             ]
         })
         .collect();
-    let grades = input
+    let grades = fleet
         .grades
         .iter()
         .map(|g| {
@@ -261,7 +252,7 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             ]
         })
         .collect();
-    let capacity = input
+    let capacity = fleet
         .capacity
         .iter()
         .map(|c| {
@@ -284,13 +275,14 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
             ]
         })
         .collect();
-    let regimes = input
+    let regimes = fleet
         .schedules
         .iter()
-        .flat_map(|(supply_id, s, rec)| {
+        .flat_map(|sched| {
+            let (s, recommended) = (&sched.schedule, sched.recommendation.is_some());
             s.regimes.iter().map(move |r| {
                 vec![
-                    supply_id.clone(),
+                    sched.supply_id.clone(),
                     r.name.to_string(),
                     crate::recommend::hour_ranges(&r.hours),
                     format!("{:.3}", r.mean_rps),
@@ -299,12 +291,12 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
                     }),
                     s.saving_percent()
                         .map_or("–".into(), |x| format!("{x:.1} %")),
-                    if rec.is_some() { "yes" } else { "no" }.into(),
+                    if recommended { "yes" } else { "no" }.into(),
                 ]
             })
         })
         .collect();
-    let routing = input
+    let routing = fleet
         .routes
         .iter()
         .filter(|r| r.worth_it())
@@ -384,7 +376,7 @@ fn findings(input: &ReportInput) -> Vec<Findings> {
                 "per 1k requests",
                 "per 1M tokens",
             ],
-            rows: cost_rows(input.costs),
+            rows: cost_rows(fleet.costs),
         },
         Findings {
             title: "Prompt caching on hosted APIs",

@@ -21,12 +21,9 @@ use crate::calibration::SupplyCalibration;
 use crate::contracts;
 use crate::error::{Context, Error, Result};
 use crate::features::QueryResult;
-use crate::opportunities::FleetFindings;
-use crate::opportunities::costs::CostDrivers;
-use crate::opportunities::health::SupplyGrade;
-use crate::recommend::{CapacityPlan, Route, SupplyRecommendation, SystemRecommendation};
+use crate::recommend::SupplyRecommendation;
 use crate::search::SearchResult;
-use crate::search::regimes::Schedule;
+use crate::sinks::FleetResults;
 use crate::workloads::Workloads;
 
 pub use calibration::calibration;
@@ -218,13 +215,7 @@ pub struct RunResults<'a> {
     pub searches: &'a [SearchResult],
     pub analysis_id: &'a str,
     pub recommendations: &'a [SupplyRecommendation],
-    pub findings: &'a FleetFindings,
-    pub costs: &'a CostDrivers,
-    pub grades: &'a [SupplyGrade],
-    pub capacity: &'a [CapacityPlan],
-    /// Per supply with regimes: its schedule and the recommendation made of it, if any.
-    pub schedules: &'a [(String, Schedule, Option<SystemRecommendation>)],
-    pub routes: &'a [Route],
+    pub fleet: FleetResults<'a>,
     pub window_start: chrono::DateTime<chrono::Utc>,
 }
 
@@ -248,20 +239,20 @@ pub fn build(run: &RunResults) -> Result<Vec<Table>> {
     tables.push(calibration(run.calibration)?);
     tables.extend(search(run.searches)?);
     tables.push(recommendations(run.analysis_id, run.recommendations)?);
-    let f = run.findings;
+    let (fleet, f) = (&run.fleet, run.fleet.findings);
     tables.push(cache_opportunities(&f.caching)?);
     tables.push(prompt_caching(&f.prefix_caching)?);
     tables.push(batch_opportunities(&f.batch)?);
     tables.push(client_defaults(&f.client_defaults)?);
-    tables.push(cost_drivers(run.costs)?);
-    tables.push(grades(&f.health, run.grades)?);
+    tables.push(cost_drivers(fleet.costs)?);
+    tables.push(grades(&f.health, fleet.grades)?);
     tables.push(alerts(&f.health)?);
     tables.push(capacity_plan(
-        run.capacity,
+        fleet.capacity,
         run.window_start.timestamp_micros(),
     )?);
-    tables.push(regimes(run.schedules)?);
-    tables.push(routing(run.routes)?);
+    tables.push(regimes(fleet.schedules)?);
+    tables.push(routing(fleet.routes)?);
     Ok(tables)
 }
 

@@ -14,8 +14,7 @@ use crate::opportunities::client::{CapChange, ClientDefaults};
 use crate::opportunities::costs::CostDrivers;
 use crate::opportunities::health::{SupplyGrade, SupplyHealth};
 use crate::opportunities::prefix::PrefixCaching;
-use crate::recommend::{CapacityPlan, Route, SystemRecommendation, hour_ranges};
-use crate::search::regimes::Schedule;
+use crate::recommend::{CapacityPlan, Route, SupplySchedule, hour_ranges};
 
 pub(super) fn cache_opportunities_def() -> TableDef {
     use arrow::datatypes::DataType::{Boolean, Float64, Int64, Utf8};
@@ -639,13 +638,14 @@ pub(super) fn regimes_def() -> TableDef {
     }
 }
 
-pub fn regimes(schedules: &[(String, Schedule, Option<SystemRecommendation>)]) -> Result<Table> {
+pub fn regimes(schedules: &[SupplySchedule]) -> Result<Table> {
     let rows: Vec<Value> = schedules
         .iter()
-        .flat_map(|(supply_id, s, rec)| {
+        .flat_map(|sched| {
+            let s = &sched.schedule;
             s.regimes.iter().map(move |r| {
                 json!({
-                    "supply_id": supply_id,
+                    "supply_id": sched.supply_id,
                     "regime": r.name,
                     "hours": hour_ranges(&r.hours),
                     "mean_rps": r.mean_rps,
@@ -654,7 +654,7 @@ pub fn regimes(schedules: &[(String, Schedule, Option<SystemRecommendation>)]) -
                     "mode_cost_per_hour_usd": r.mode.as_ref().map(|m| m.cost_per_hour),
                     "static_cost_per_hour_usd": s.static_cost_per_hour,
                     "saving_percent": s.saving_percent(),
-                    "recommended": rec.is_some(),
+                    "recommended": sched.recommendation.is_some(),
                 })
             })
         })
