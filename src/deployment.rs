@@ -2,11 +2,22 @@
 //! configuration vocabulary and the engine model, so the simulator knows nothing of pipeline files.
 
 use crate::catalog::Catalog;
-use crate::config::Supply;
 use crate::config::eval::CaseSpec;
+use crate::config::{Engine, Supply};
 use crate::error::{Error, Result};
 use crate::knobs::{Knob, ServingConfig};
-use crate::simulation::{Deployment, Router};
+use crate::simulation::{Deployment, Router, SchedulerKind};
+
+/// The scheduler that models an engine (Triton serves LLMs through TensorRT-LLM's batch manager;
+/// a hosted API is never simulated).
+fn scheduler(engine: Engine) -> SchedulerKind {
+    match engine {
+        Engine::Vllm | Engine::Openai => SchedulerKind::VllmV1,
+        Engine::Trtllm | Engine::Triton => SchedulerKind::Trtllm,
+        Engine::Tgi => SchedulerKind::Tgi,
+        Engine::Sglang => SchedulerKind::Sglang,
+    }
+}
 
 /// What the supply runs today (an error for a hosted API, which has no deployment to simulate).
 pub fn current(supply: &Supply) -> Result<ServingConfig> {
@@ -38,6 +49,14 @@ pub fn of(supply: &Supply, config: &ServingConfig, catalog: &Catalog) -> Result<
         d.price_per_gpu_hour = price;
     }
     d.engine.max_model_len = supply.config.max_model_len;
+    d.scheduler = scheduler(supply.engine);
+    if config.pd_disaggregation.is_some() {
+        d.kv_link = Some(
+            catalog
+                .network(supply.config.kv_transfer_link.as_deref())?
+                .clone(),
+        );
+    }
     d.draft_model = match &config.speculative {
         Some(s) => Some(catalog.model(&s.draft_model)?.clone()),
         None => None,

@@ -38,6 +38,95 @@ impl KvCacheDtype {
     }
 }
 
+/// TensorRT-LLM's capacity scheduler policy (`scheduler_config.capacity_scheduler_policy`; Triton's
+/// `batch_scheduler_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityPolicy {
+    /// Admit a request only when KV for its whole prompt and output is free: never evicts.
+    #[default]
+    GuaranteedNoEvict,
+    /// Admit while the next step fits; pause (and later recompute) the newest request when full.
+    MaxUtilization,
+}
+
+impl CapacityPolicy {
+    /// The policy as TensorRT-LLM spells it.
+    pub fn trtllm_name(self) -> &'static str {
+        match self {
+            CapacityPolicy::GuaranteedNoEvict => "GUARANTEED_NO_EVICT",
+            CapacityPolicy::MaxUtilization => "MAX_UTILIZATION",
+        }
+    }
+}
+
+/// SGLang's `--schedule-policy` (the two the simulator models).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulePolicy {
+    /// First come, first served (SGLang's default).
+    #[default]
+    Fcfs,
+    /// Longest cached prefix first.
+    Lpm,
+}
+
+/// Prefill/decode disaggregation: of a deployment's replicas, `prefill` in every `prefill + decode`
+/// run prefills only and hand their KV to the others, which only decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PdRatio {
+    pub prefill: u32,
+    pub decode: u32,
+}
+
+impl PdRatio {
+    /// Prefill and decode instances among `replicas`: the prefill share rounded to the nearest count,
+    /// each pool at least one; `None` when fewer than two replicas.
+    pub fn split(self, replicas: u32) -> Option<(u32, u32)> {
+        if replicas < 2 || self.prefill == 0 || self.decode == 0 {
+            return None;
+        }
+        let share = f64::from(self.prefill) / f64::from(self.prefill + self.decode);
+        let p = ((f64::from(replicas) * share).round() as u32).clamp(1, replicas - 1);
+        Some((p, replicas - p))
+    }
+}
+
+impl fmt::Display for PdRatio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.prefill, self.decode)
+    }
+}
+
+impl FromStr for PdRatio {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<PdRatio, String> {
+        let parse = || {
+            let (p, d) = text.split_once(':')?;
+            Some(PdRatio {
+                prefill: p.trim().parse().ok()?,
+                decode: d.trim().parse().ok()?,
+            })
+        };
+        parse().ok_or_else(|| format!("`{text}` is not PREFILL:DECODE (e.g. \"1:3\")"))
+    }
+}
+
+impl Serialize for PdRatio {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PdRatio {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<PdRatio, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Speculative decoding with a draft model: `num_speculative_tokens` drafted per step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +222,40 @@ impl KnobValue for KvCacheDtype {
     }
     fn show(&self) -> String {
         json!(self).as_str().unwrap_or("auto").to_string()
+    }
+}
+
+impl KnobValue for CapacityPolicy {
+    const KIND: ValueKind = ValueKind::Text;
+    fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(text.to_lowercase())).ok()
+    }
+    fn show(&self) -> String {
+        json!(self).as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl KnobValue for SchedulePolicy {
+    const KIND: ValueKind = ValueKind::Text;
+    fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(text.to_string())).ok()
+    }
+    fn show(&self) -> String {
+        json!(self).as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// `off` (aggregated), or `PREFILL:DECODE` instances.
+impl KnobValue for Option<PdRatio> {
+    const KIND: ValueKind = ValueKind::Text;
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "off" => Some(None),
+            _ => text.parse().ok().map(Some),
+        }
+    }
+    fn show(&self) -> String {
+        self.map_or("off".to_string(), |r| r.to_string())
     }
 }
 
@@ -410,12 +533,28 @@ knobs! {
         quantization: Option<Quantization> = None, Quantization, "q-", valid(_v) = true, "";
         /// MoE experts spread whole over the TP group's GPUs instead of each split across them.
         enable_expert_parallel: bool = false, EnableExpertParallel, "ep", valid(_v) = true, "";
+        /// Host memory for KV offloading, GiB per replica (0: off): prefix blocks evicted from the
+        /// GPU and preempted requests' KV are kept there and loaded back over PCIe.
+        kv_offload_gib: f64 = 0.0, KvOffloadGib, "offload", valid(v) = v.is_finite() && *v >= 0.0, "must be a number >= 0";
+        /// Prefill/decode disaggregation as `PREFILL:DECODE` instances (`off`: every replica does both).
+        pd_disaggregation: Option<PdRatio> = None, PdDisaggregation, "pd",
+            valid(v) = v.is_none_or(|r| r.prefill >= 1 && r.decode >= 1), "needs at least one prefill and one decode instance";
+        /// TensorRT-LLM's KV admission: reserve whole requests (`guaranteed_no_evict`) or fill and
+        /// pause (`max_utilization`).
+        capacity_scheduler_policy: CapacityPolicy = CapacityPolicy::GuaranteedNoEvict, CapacitySchedulerPolicy, "cap-", valid(_v) = true, "";
+        /// SGLang's admission order: `fcfs` or `lpm` (longest cached prefix first).
+        schedule_policy: SchedulePolicy = SchedulePolicy::Fcfs, SchedulePolicy, "policy-", valid(_v) = true, "";
+        /// TGI: a new batch joins a running one only with at least this share of its size.
+        waiting_served_ratio: f64 = 0.3, WaitingServedRatio, "wsr", valid(v) = v.is_finite() && *v >= 0.0, "must be a number >= 0";
     }
     settings_extra {
         /// The command that starts the engine today (renderers show it before and after).
         launch_command: Option<String>,
         /// Longest prompt + output the engine accepts (None: the model's context); not searched.
         max_model_len: Option<u32>,
+        /// Network catalog id of the link between prefill and decode instances (None: the catalog's
+        /// default), used when the deployment is disaggregated.
+        kv_transfer_link: Option<String>,
         /// Client-side defaults for hosted APIs (OpenAI-compatible).
         max_tokens: Option<u32>,
         temperature: Option<f64>,
@@ -471,7 +610,10 @@ impl ServingConfig {
     pub fn describe(&self) -> String {
         let mut text = format!("{}×{}", self.replicas, self.gpu);
         for &knob in Knob::ALL {
-            if !matches!(knob, Knob::Gpu | Knob::Replicas) {
+            // Knobs one engine has, and features off by default, appear only when set, so adding
+            // one leaves every other configuration's description (and id) as it was.
+            let quiet = knob.engine_specific() && self.value(knob) == knob.default_value();
+            if !matches!(knob, Knob::Gpu | Knob::Replicas) && !quiet {
                 text.push_str(&format!(" {}{}", knob.label(), self.brief(knob)));
             }
         }
@@ -498,6 +640,35 @@ impl Change {
     /// `knob: before -> after`, values as a person writes them.
     pub fn describe(&self) -> &str {
         &self.text
+    }
+}
+
+impl ServingConfig {
+    /// `schedule_policy` as SGLang spells it.
+    pub fn schedule_policy_name(&self) -> &'static str {
+        match self.schedule_policy {
+            SchedulePolicy::Fcfs => "fcfs",
+            SchedulePolicy::Lpm => "lpm",
+        }
+    }
+}
+
+impl Knob {
+    /// The knob's default (vLLM's, for the knobs every engine has).
+    pub fn default_value(self) -> Value {
+        ServingConfig::with_engine_defaults(String::new(), 1, 1).value(self)
+    }
+
+    /// Knobs of one engine (or an optional feature) rather than of every engine.
+    pub fn engine_specific(self) -> bool {
+        matches!(
+            self,
+            Knob::KvOffloadGib
+                | Knob::PdDisaggregation
+                | Knob::CapacitySchedulerPolicy
+                | Knob::SchedulePolicy
+                | Knob::WaitingServedRatio
+        )
     }
 }
 

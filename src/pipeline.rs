@@ -435,10 +435,12 @@ fn analyse_supply(
         search: &result,
         classes: &workloads.classes,
         request_classes: &traffic.classes,
-        model_error: fitted.backtest.as_ref().map(|b| recommend::ModelError {
-            ttft_pct: b.ttft.error_p95_pct.abs(),
-            tpot_pct: b.tpot.error_p95_pct.abs(),
-            e2e_pct: b.e2e.error_p95_pct.abs(),
+        model_error: fitted.backtest.as_ref().map(|b| {
+            recommend::ModelError::measured(
+                b.ttft.error_p95_pct,
+                b.tpot.error_p95_pct,
+                b.e2e.error_p95_pct,
+            )
         }),
         analysis_id,
         seed: plan.seed,

@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 const BUNDLED_GPUS: &str = include_str!("../../datasets/catalog/gpus.toml");
 const BUNDLED_MODELS: &str = include_str!("../../datasets/catalog/models.toml");
+const BUNDLED_NETWORKS: &str = include_str!("../../datasets/catalog/networks.toml");
 
 /// Numeric formats for weights, activations and the KV cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,6 +84,10 @@ pub struct GpuSpec {
     pub interconnect: Interconnect,
     /// Per-GPU interconnect bandwidth in GB/s (NVLink total, or PCIe x16 per direction).
     pub interconnect_gbps: f64,
+    /// GPU to host-memory bandwidth in GB/s per direction (what KV offloading moves blocks over);
+    /// `None` where the catalog does not say, which rules offloading out on that GPU.
+    #[serde(default)]
+    pub host_link_gbps: Option<f64>,
     /// Hourly on-demand list price per GPU in USD; `None` where no public list price exists (the
     /// GPU can then be costed only by a supply's own `per_gpu_hour`).
     #[serde(default)]
@@ -123,6 +128,37 @@ impl GpuSpec {
     }
 }
 
+/// A link between GPUs of different instances, what a disaggregated deployment sends KV over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    pub id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The link used when a supply names none.
+    #[serde(default)]
+    pub default: bool,
+    /// GB/s per GPU and per direction.
+    pub bandwidth_gbps: f64,
+    /// Time before the first byte arrives, microseconds.
+    pub latency_us: f64,
+    pub source: String,
+}
+
+impl NetworkSpec {
+    /// Seconds to send `bytes` split evenly over `links` parallel links (one per GPU shard).
+    pub fn transfer_s(&self, bytes: f64, links: f64) -> f64 {
+        self.latency_us * 1e-6 + bytes / (links.max(1.0) * self.bandwidth_gbps * 1e9)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkFile {
+    #[serde(default)]
+    network: Vec<NetworkSpec>,
+}
+
 /// A catalog entry: names, provenance and an excerpt of the model's `config.json` (the fields
 /// [`hf::parse`] reads, spelled as in the file).
 #[derive(Deserialize)]
@@ -155,6 +191,7 @@ struct ModelFile {
 pub struct Catalog {
     pub gpus: Vec<GpuSpec>,
     pub models: Vec<ModelSpec>,
+    pub networks: Vec<NetworkSpec>,
     gpu_index: HashMap<String, usize>,
     model_index: HashMap<String, usize>,
 }
@@ -179,6 +216,42 @@ impl Catalog {
         )
     }
 
+    /// Replaces the network catalog with `text` (`name` names it in errors).
+    pub fn with_networks(mut self, text: &str, name: &str) -> Result<Catalog> {
+        let bad = |message: String| Error::Catalog {
+            catalog: name.to_string(),
+            message,
+        };
+        let file: NetworkFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        for n in &file.network {
+            positive("bandwidth_gbps", n.bandwidth_gbps)
+                .and_then(|()| non_negative("latency_us", n.latency_us))
+                .map_err(|m| bad(format!("network `{}`: {m}", n.id)))?;
+        }
+        if file.network.iter().filter(|n| n.default).count() > 1 {
+            return Err(bad("more than one network is marked default".into()));
+        }
+        self.networks = file.network;
+        Ok(self)
+    }
+
+    /// A network by id or alias (case-insensitive), or the default one when `name` is `None`.
+    pub fn network(&self, name: Option<&str>) -> Result<&NetworkSpec> {
+        let found = match name {
+            Some(name) => self.networks.iter().find(|n| {
+                std::iter::once(&n.id)
+                    .chain(&n.aliases)
+                    .any(|a| key(a) == key(name))
+            }),
+            None => self.networks.iter().find(|n| n.default),
+        };
+        found.ok_or_else(|| Error::NotInCatalog {
+            kind: "network",
+            name: name.unwrap_or("(default)").to_string(),
+            known: known(self.networks.iter().map(|n| n.id.as_str())),
+        })
+    }
+
     /// Reads `gpus.toml` and `models.toml` from a directory.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Catalog> {
         let dir = dir.as_ref();
@@ -188,15 +261,21 @@ impl Catalog {
         };
         let gpus = read("gpus.toml")?;
         let models = read("models.toml")?;
-        Catalog::from_strs(
+        let catalog = Catalog::from_strs(
             &gpus,
             &dir.join("gpus.toml").display().to_string(),
             &models,
             &dir.join("models.toml").display().to_string(),
-        )
+        )?;
+        // The network catalog is optional: the bundled one serves when the directory has none.
+        let networks = dir.join("networks.toml");
+        match networks.exists() {
+            true => catalog.with_networks(&read("networks.toml")?, &networks.display().to_string()),
+            false => Ok(catalog),
+        }
     }
 
-    /// Parses catalog TOML text; `*_name` names the source in errors.
+    /// Parses catalog TOML text (with the bundled networks); `*_name` names the source in errors.
     pub fn from_strs(
         gpus: &str,
         gpus_name: &str,
@@ -249,12 +328,14 @@ impl Catalog {
                 }
             }
         }
-        Ok(Catalog {
+        Catalog {
             gpus: gf.gpu,
             models,
+            networks: Vec::new(),
             gpu_index,
             model_index,
-        })
+        }
+        .with_networks(BUNDLED_NETWORKS, "bundled networks.toml")
     }
 
     /// Looks a GPU up by id or alias, case-insensitively.
@@ -323,6 +404,14 @@ fn positive(name: &str, v: f64) -> std::result::Result<(), String> {
     }
 }
 
+fn non_negative(name: &str, v: f64) -> std::result::Result<(), String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{name} must be a number >= 0, got {v}"))
+    }
+}
+
 fn validate_gpu(g: &GpuSpec) -> std::result::Result<(), String> {
     positive("memory_gib", g.memory_gib)?;
     positive("hbm_bandwidth_gbps", g.hbm_bandwidth_gbps)?;
@@ -331,6 +420,9 @@ fn validate_gpu(g: &GpuSpec) -> std::result::Result<(), String> {
         positive("fp8_tflops", f)?;
     }
     positive("interconnect_gbps", g.interconnect_gbps)?;
+    if let Some(b) = g.host_link_gbps {
+        positive("host_link_gbps", b)?;
+    }
     if let Some(p) = g.price_per_hour_usd {
         positive("price_per_hour_usd", p)?;
     }

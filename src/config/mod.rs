@@ -115,6 +115,7 @@ pub enum Engine {
     Tgi,
     Trtllm,
     Triton,
+    Sglang,
     Openai,
 }
 
@@ -123,16 +124,56 @@ impl Engine {
         self == Engine::Openai
     }
 
-    /// Whether the engine has a setting for `knob`. TGI has no block-size, prefix-caching or
-    /// chunked-prefill switch, no expert parallelism, and speculates without a draft model; TensorRT-LLM serves a quantized
-    /// checkpoint only after ModelOpt has converted it, which a launch option cannot do; Triton's TensorRT-LLM models fix
-    /// TP, block size, token budget, KV dtype and drafts when the engine is built, not in
-    /// `config.pbtxt`; a hosted API exposes none.
+    /// The engine's own defaults where they differ from vLLM's (the knobs' defaults), so a supply's
+    /// unset knobs mean what the engine does when not told:
+    /// - TensorRT-LLM (`tensorrt_llm/llmapi/llm_args.py`): `max_batch_size` 2048,
+    ///   `tokens_per_block` 32, `enable_chunked_prefill` false;
+    /// - TGI (launcher docs): `--max-batch-prefill-tokens` 4096 where it cannot compute one;
+    /// - SGLang (`server_args.py`): `--chunked-prefill-size` 8192, its value on 60–160 GiB GPUs (the
+    ///   common H100/H200 case; SGLang picks 4096 below and 16384 above: set it for those),
+    ///   `--mem-fraction-static` computed from memory (about 0.85 on 80 GiB).
+    pub fn defaults(self) -> EngineSettings {
+        match self {
+            Engine::Trtllm | Engine::Triton => EngineSettings {
+                max_num_seqs: Some(2048),
+                block_size: Some(32),
+                enable_chunked_prefill: Some(false),
+                ..EngineSettings::default()
+            },
+            Engine::Tgi => EngineSettings {
+                max_num_batched_tokens: Some(4096),
+                ..EngineSettings::default()
+            },
+            Engine::Sglang => EngineSettings {
+                max_num_batched_tokens: Some(8192),
+                gpu_memory_utilization: Some(0.85),
+                ..EngineSettings::default()
+            },
+            Engine::Vllm | Engine::Openai => EngineSettings::default(),
+        }
+    }
+
+    /// Whether the engine has a setting for `knob`.
+    /// - TGI has no block-size, prefix-caching or chunked-prefill switch, no expert parallelism,
+    ///   speculates without a draft model, and neither offloads KV nor disaggregates.
+    /// - TensorRT-LLM serves a quantized checkpoint only after ModelOpt has converted it, which a
+    ///   launch option cannot do.
+    /// - Triton's TensorRT-LLM models fix TP, block size, token budget, KV dtype and drafts when the
+    ///   engine is built, not in `config.pbtxt`.
+    /// - SGLang's page size is left to it (the radix cache matches tokens), and its draft-model
+    ///   speculation is not modelled.
+    /// - The scheduler policies belong to one engine each; a hosted API exposes none.
     pub fn supports(self, knob: Knob) -> bool {
         use Knob::*;
         match self {
-            Engine::Vllm => true,
-            Engine::Trtllm => !matches!(knob, LongPrefillTokenThreshold | Quantization),
+            Engine::Vllm => !matches!(
+                knob,
+                CapacitySchedulerPolicy | SchedulePolicy | WaitingServedRatio
+            ),
+            Engine::Trtllm => !matches!(
+                knob,
+                LongPrefillTokenThreshold | Quantization | SchedulePolicy | WaitingServedRatio
+            ),
             Engine::Tgi => !matches!(
                 knob,
                 BlockSize
@@ -141,6 +182,10 @@ impl Engine {
                     | LongPrefillTokenThreshold
                     | Speculative
                     | EnableExpertParallel
+                    | KvOffloadGib
+                    | PdDisaggregation
+                    | CapacitySchedulerPolicy
+                    | SchedulePolicy
             ),
             Engine::Triton => matches!(
                 knob,
@@ -149,6 +194,15 @@ impl Engine {
                     | GpuMemoryUtilization
                     | EnablePrefixCaching
                     | EnableChunkedPrefill
+                    | CapacitySchedulerPolicy
+            ),
+            Engine::Sglang => !matches!(
+                knob,
+                BlockSize
+                    | LongPrefillTokenThreshold
+                    | Speculative
+                    | CapacitySchedulerPolicy
+                    | WaitingServedRatio
             ),
             Engine::Openai => false,
         }
@@ -214,6 +268,7 @@ impl Supply {
             self.gpus_per_replica,
             self.replicas,
         );
+        config.apply(&self.engine.defaults());
         config.apply(&self.config);
         Some(config)
     }
@@ -543,9 +598,14 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
     let model = catalog
         .model(&supply.model)
         .map_err(|e| bad("model", e.to_string()))?;
-    let mut current =
-        ServingConfig::with_engine_defaults(gpu, supply.gpus_per_replica, supply.replicas);
-    current.apply(&supply.config);
+    if let Some(link) = &supply.config.kv_transfer_link {
+        catalog
+            .network(Some(link))
+            .map_err(|e| bad("config.kv_transfer_link", e.to_string()))?;
+    }
+    let current = supply
+        .serving_config()
+        .expect("a self-hosted supply has a GPU");
     if let Some((knob, why)) = current.invalid() {
         let field = match knob {
             Knob::TensorParallelSize => "gpus_per_replica".to_string(),

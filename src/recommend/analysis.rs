@@ -31,6 +31,23 @@ impl ModelError {
         }
     }
 
+    /// The backtest's signed p95 errors as magnitudes; a figure the backtest could not measure (the
+    /// log has no such latency) counts as uncalibrated.
+    pub fn measured(ttft_pct: f64, tpot_pct: f64, e2e_pct: f64) -> ModelError {
+        let known = |e: f64| {
+            if e.is_finite() {
+                e.abs()
+            } else {
+                UNCALIBRATED_ERROR_PCT
+            }
+        };
+        ModelError {
+            ttft_pct: known(ttft_pct),
+            tpot_pct: known(tpot_pct),
+            e2e_pct: known(e2e_pct),
+        }
+    }
+
     /// Whether `e` meets the SLO on every scenario even if each p95 were this much worse.
     pub(super) fn has_headroom(&self, e: &Evaluation, slo: &crate::config::Slo) -> bool {
         e.feasible

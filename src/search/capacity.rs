@@ -69,11 +69,15 @@ pub struct WindowVerdict {
 }
 
 /// One replica of `config`: the largest compression of the peak scenario it serves within the
-/// SLOs; None when it misses them even at 1/256 of the peak rate.
+/// SLOs; None when it misses them even at 1/256 of the peak rate, or when `config` disaggregates
+/// prefill and decode (one replica is not a deployment then; the search sized it whole).
 pub fn replica_capacity(
     evaluator: &Evaluator,
     config: &ServingConfig,
 ) -> Result<Option<ReplicaCapacity>> {
+    if config.pd_disaggregation.is_some() {
+        return Ok(None);
+    }
     let one = ServingConfig {
         replicas: 1,
         ..config.clone()

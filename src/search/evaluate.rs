@@ -248,7 +248,12 @@ impl<'a> Evaluator<'a> {
         let slo = &self.input.supply.slo;
         let mut scenarios = Vec::new();
         let mut simulated = 0;
-        for &kind in kinds {
+        // A prefill/decode split needs two replicas at least: with fewer it is no deployment, and
+        // its evaluation (no scenario) is infeasible.
+        let splits = config
+            .pd_disaggregation
+            .is_none_or(|r| r.split(config.replicas).is_some());
+        for &kind in kinds.iter().filter(|_| splits) {
             if let Some(report) = self.simulate(config, kind, false)? {
                 simulated += report.requests;
                 scenarios.push((kind, Metrics::of(&report)));
@@ -266,7 +271,10 @@ impl<'a> Evaluator<'a> {
                 .max(m.tpot_p95_ms / slo.p95_tpot_ms)
                 .max(failed)
         };
-        let slo_ratio = scenarios.iter().map(|(_, m)| ratio(m)).fold(0.0, f64::max);
+        let slo_ratio = match splits {
+            true => scenarios.iter().map(|(_, m)| ratio(m)).fold(0.0, f64::max),
+            false => f64::INFINITY,
+        };
         let d = deployment::of(self.input.supply, config, self.input.catalog)?;
         Ok(Evaluation {
             config: config.clone(),

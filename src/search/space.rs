@@ -9,6 +9,7 @@ use crate::config::Supply;
 use crate::deployment;
 use crate::error::Result;
 use crate::knobs::{self, Knob, ServingConfig};
+use crate::simulation::SchedulerKind;
 
 /// The configurations to search: shapes (everything but replicas) × replica counts.
 #[derive(Debug, Clone)]
@@ -78,7 +79,11 @@ fn infeasible(shape: &ServingConfig, supply: &Supply, catalog: &Catalog) -> Resu
             "KV cache smaller than one max_model_len sequence".into(),
         ));
     }
-    if !shape.enable_chunked_prefill && u64::from(shape.max_num_batched_tokens) < max_len {
+    // vLLM refuses to start so; the other engines refuse only the prompts above the budget.
+    if d.scheduler == SchedulerKind::VllmV1
+        && !shape.enable_chunked_prefill
+        && u64::from(shape.max_num_batched_tokens) < max_len
+    {
         return Ok(Some(
             "max_num_batched_tokens below max_model_len without chunked prefill".into(),
         ));

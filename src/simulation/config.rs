@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::step_time::StepTimeModel;
-use crate::catalog::{Dtype, GpuSpec, ModelSpec, Quantization};
+use crate::catalog::{Dtype, GpuSpec, ModelSpec, NetworkSpec, Quantization};
 use crate::knobs::ServingConfig;
 use crate::{Error, Result};
 
@@ -114,13 +114,17 @@ pub enum Router {
     PrefixAffinity,
 }
 
-/// Which engine scheduler to model (more variants — TGI, TRT-LLM in-flight batching, Triton dynamic
-/// batching — implement [`super::scheduler::Scheduler`] and are added here).
+/// Which engine's scheduler to model ([`super::scheduler`]); its policy knobs come from the
+/// configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SchedulerKind {
     #[default]
     VllmV1,
+    /// TensorRT-LLM's batch manager (also behind Triton's TensorRT-LLM backend).
+    Trtllm,
+    Tgi,
+    Sglang,
 }
 
 /// One deployment: `replicas` copies of one engine, each on `tensor_parallel_size` GPUs.
@@ -139,6 +143,10 @@ pub struct Deployment {
     /// Draft model for speculative decoding (required when `config.speculative` is set).
     #[serde(default)]
     pub draft_model: Option<ModelSpec>,
+    /// The link KV travels over from prefill to decode instances (required when
+    /// `config.pd_disaggregation` is set).
+    #[serde(default)]
+    pub kv_link: Option<NetworkSpec>,
     pub price_per_gpu_hour: f64,
 }
 
@@ -166,6 +174,7 @@ impl Deployment {
             router: Router::default(),
             step_model: StepTimeModel::default(),
             draft_model: None,
+            kv_link: None,
             price_per_gpu_hour: price,
         }
     }
@@ -194,6 +203,37 @@ impl Deployment {
     /// Bytes of one KV block summed over the TP group (block_size × KV bytes per token).
     pub fn block_bytes_total(&self) -> f64 {
         self.config.block_size as f64 * self.model.kv_bytes_per_token(self.kv_dtype())
+    }
+
+    /// Bytes of one KV block on one GPU of the TP group.
+    pub fn block_bytes_per_gpu(&self) -> f64 {
+        self.block_bytes_total() / self.model.kv_shards(self.config.tensor_parallel_size)
+    }
+
+    /// Blocks the host tier holds per replica (`kv_offload_gib` is the replica's total over its
+    /// GPUs, as vLLM's `--kv-offloading-size` counts it).
+    pub fn host_blocks(&self) -> u64 {
+        (self.config.kv_offload_gib * (1u64 << 30) as f64 / self.block_bytes_total()).floor() as u64
+    }
+
+    /// Seconds to load `blocks` KV blocks from host memory: every GPU loads its shard over its own
+    /// host link.
+    pub fn host_load_s(&self, blocks: u64) -> f64 {
+        let link = self.gpu.host_link_gbps.unwrap_or(f64::INFINITY) * 1e9;
+        blocks as f64 * self.block_bytes_per_gpu() / link
+    }
+
+    /// Seconds to send the KV of `tokens` tokens from a prefill to a decode instance of this
+    /// deployment: each GPU sends its shard over its own link.
+    pub fn kv_transfer_s(&self, tokens: u32) -> f64 {
+        let Some(link) = &self.kv_link else {
+            return 0.0;
+        };
+        let bytes = f64::from(tokens) * self.model.kv_bytes_per_token(self.kv_dtype());
+        link.transfer_s(
+            bytes,
+            self.model.kv_shards(self.config.tensor_parallel_size),
+        )
     }
 
     /// Number of GPU KV blocks per replica: `num_gpu_blocks_override`, or
@@ -239,7 +279,10 @@ impl Deployment {
             return bad(format!("{knob} {why}"));
         }
         let c = &self.config;
-        if !c.enable_chunked_prefill && c.max_num_batched_tokens < self.max_model_len() {
+        if self.scheduler == SchedulerKind::VllmV1
+            && !c.enable_chunked_prefill
+            && c.max_num_batched_tokens < self.max_model_len()
+        {
             return bad(format!(
                 "without chunked prefill max_num_batched_tokens ({}) must be >= max_model_len ({}), as vLLM requires",
                 c.max_num_batched_tokens,
@@ -279,6 +322,23 @@ impl Deployment {
         {
             if !(0.0..=1.0).contains(&a) {
                 return bad(format!("acceptance rate must be in [0, 1], got {a}"));
+            }
+        }
+        if c.kv_offload_gib > 0.0 && self.gpu.host_link_gbps.is_none() {
+            return bad(format!(
+                "kv_offload_gib: the catalog gives {} no host_link_gbps to load offloaded KV over",
+                self.gpu.id
+            ));
+        }
+        if let Some(ratio) = c.pd_disaggregation {
+            if ratio.split(c.replicas).is_none() {
+                return bad(format!(
+                    "pd_disaggregation {ratio} needs at least 2 replicas, got {}",
+                    c.replicas
+                ));
+            }
+            if self.kv_link.is_none() {
+                return bad("pd_disaggregation needs Deployment::kv_link".into());
             }
         }
         if !(self.engine.frontend_ms.is_finite() && self.engine.frontend_ms >= 0.0) {

@@ -15,11 +15,13 @@ use super::config::{Deployment, Router, SchedulerKind, SimOptions, Speculation};
 use super::kv::KvCache;
 use super::report::{Percentiles, RequestResult, RequestStatus, SimReport};
 use super::scheduler::{
-    ReplicaCore, SchedLimits, Scheduler, Seq, VllmV1Scheduler, blocks_for, release_seq,
+    Admission, Continuous, ReplicaCore, SchedLimits, Scheduler, Seq, Sglang, SglangPolicy, Tgi,
+    blocks_for, drop_waiting, release_seq,
 };
 use super::step_time::{StepCost, StepShape};
 use super::time::SimTime;
 use super::trace::{Trace, TraceRequest};
+use crate::knobs::{CapacityPolicy, SchedulePolicy, ServingConfig};
 use crate::rng::{Rng, hash64};
 use crate::{Error, Result};
 
@@ -31,6 +33,8 @@ const TIMED_OUT: u8 = 3;
 #[derive(Debug, Clone, Copy)]
 struct ReqRec {
     arrival: SimTime,
+    /// When the client gives up (`SimTime::MAX`: never).
+    deadline: SimTime,
     first_sched: SimTime,
     first_token: SimTime,
     end: SimTime,
@@ -45,7 +49,10 @@ struct Env<'a> {
     cost: StepCost,
     draft_cost: Option<StepCost>,
     spec: Option<Speculation<'a>>,
-    timeout_ns: Option<u64>,
+    /// Some client timeout is set (deadlines are then per request).
+    timeouts: bool,
+    /// Nanoseconds to load one KV block from the host tier.
+    load_ns_per_block: f64,
     block_size: u32,
     prefix_caching: bool,
     fast_forward: bool,
@@ -62,6 +69,8 @@ struct Run {
     fast: bool,
     /// KV tokens read in the first step of a fast run.
     kv0: u64,
+    /// Host-tier loads before the first step, ns.
+    load_ns: u64,
     used_at_start: u64,
 }
 
@@ -86,6 +95,7 @@ struct Replica {
     hit_tokens: u64,
     query_tokens: u64,
     preemptions: u64,
+    loaded_blocks: u64,
 }
 
 fn decode_shape(n: usize, kv: u64) -> StepShape {
@@ -100,14 +110,15 @@ fn decode_shape(n: usize, kv: u64) -> StepShape {
 }
 
 impl Replica {
-    /// Aborts requests whose client timeout has passed (waiting ones from the queue front).
-    fn expire(&mut self, now: SimTime, to: u64, env: &Env, recs: &mut [ReqRec], done: &mut u64) {
+    /// Aborts requests whose client deadline has passed (waiting ones from the queue front).
+    fn expire(&mut self, now: SimTime, env: &Env, recs: &mut [ReqRec], done: &mut u64) {
         while let Some(s) = self.core.waiting.front() {
-            let dl = recs[s.req as usize].arrival.saturating_add(to);
+            let dl = recs[s.req as usize].deadline;
             if dl > now {
                 break;
             }
             let s = self.core.waiting.pop_front().expect("front exists");
+            drop_waiting(&mut self.core.kv, &s, env.block_size);
             let r = &mut recs[s.req as usize];
             r.status = TIMED_OUT;
             r.end = dl;
@@ -117,9 +128,7 @@ impl Replica {
         }
         let mut w = 0;
         for i in 0..self.core.running.len() {
-            let dl = recs[self.core.running[i].req as usize]
-                .arrival
-                .saturating_add(to);
+            let dl = recs[self.core.running[i].req as usize].deadline;
             if dl <= now {
                 let mut s = self.core.running[i].clone();
                 release_seq(&mut self.core.kv, &mut s, env.trace);
@@ -145,8 +154,8 @@ impl Replica {
         recs: &mut [ReqRec],
         done: &mut u64,
     ) -> Option<SimTime> {
-        if let Some(to) = env.timeout_ns {
-            self.expire(now, to, env, recs, done);
+        if env.timeouts {
+            self.expire(now, env, recs, done);
         }
         let out = loop {
             let out = self.sched.schedule(&mut self.core, env.trace, &mut |req| {
@@ -158,6 +167,7 @@ impl Replica {
             self.preemptions += out.preempted as u64;
             self.hit_tokens += out.hit_tokens;
             self.query_tokens += out.query_tokens;
+            self.loaded_blocks += out.loaded_blocks;
             if out.scheduled > 0 {
                 break out;
             }
@@ -181,7 +191,9 @@ impl Replica {
 
         let n = out.scheduled;
         let mut shape = StepShape::default();
-        let mut all_decode = true;
+        // A step that admits sequences registers their prefix blocks when it ends: never part of a
+        // fast run (a readmitted parked sequence may already be decoding).
+        let mut all_decode = out.admitted == 0;
         let mut min_rem = u32::MAX;
         let mut spec_seqs = 0u32;
         let mut min_deadline = SimTime::MAX;
@@ -204,11 +216,11 @@ impl Replica {
                 all_decode = false;
             }
             min_rem = min_rem.min(s.output - s.generated);
-            if let Some(to) = env.timeout_ns {
-                min_deadline = min_deadline.min(recs[s.req as usize].arrival.saturating_add(to));
-            }
+            min_deadline = min_deadline.min(recs[s.req as usize].deadline);
         }
-        let mut dt = env.cost.step_ns(&shape);
+        // Host-tier loads (offloaded prefix blocks, parked sequences) finish before the step runs.
+        let load_ns = (out.loaded_blocks as f64 * env.load_ns_per_block) as u64;
+        let mut dt = env.cost.step_ns(&shape) + load_ns;
         if let (Some(dc), Some(sp)) = (&env.draft_cost, env.spec) {
             if spec_seqs > 0 {
                 let k = sp.num_speculative_tokens as u64;
@@ -230,6 +242,7 @@ impl Replica {
             n,
             fast: false,
             kv0: shape.kv_tokens,
+            load_ns,
             used_at_start: used,
         };
         if env.fast_forward
@@ -248,7 +261,10 @@ impl Replica {
                     .map(|s| blocks_for(s.computed + k, bs).saturating_sub(s.blocks()) as u64)
                     .sum()
             };
-            let mut k = min_rem;
+            let mut k = match out.max_run {
+                0 => min_rem,
+                cap => min_rem.min(cap),
+            };
             if extra(k) > free {
                 let (mut lo, mut hi) = (1u32, k);
                 while lo < hi {
@@ -286,7 +302,7 @@ impl Replica {
             return None;
         }
         let r = self.run;
-        let mut end = r.start;
+        let mut end = r.start.saturating_add(r.load_ns);
         for j in 0..r.steps {
             end = end.saturating_add(
                 env.cost
@@ -318,6 +334,7 @@ impl Replica {
         let mut used_end = r.used_at_start;
         if r.fast {
             self.ff_steps += r.steps as u64 - 1;
+            self.sched.advanced(r.steps - 1);
             let k = r.steps;
             let mut extra = 0u64;
             for s in &mut self.core.running[..r.n] {
@@ -400,16 +417,127 @@ impl Replica {
     }
 }
 
-/// Simulates `dep` serving `trace`.
+/// Simulates `dep` serving `trace`: one pool of replicas, or, when the configuration disaggregates
+/// prefill and decode, a prefill pool whose finished prompts travel to a decode pool.
 pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<SimReport> {
     dep.validate()?;
-    let e = &dep.config;
-    let max_model_len = dep.max_model_len();
-    let capacity = dep.num_gpu_blocks()?;
     let reqs = trace.requests();
     if reqs.len() > u32::MAX as usize {
         return Err(Error::Simulation("trace longer than 2^32 requests".into()));
     }
+    let timeout = opts
+        .request_timeout_s
+        .map(|s| SimTime::from_secs_f64(s).0.max(1));
+    let deadlines: Vec<SimTime> = reqs
+        .iter()
+        .map(|r| match timeout {
+            Some(to) => SimTime::from_secs_f64(r.arrival_s).saturating_add(to),
+            None => SimTime::MAX,
+        })
+        .collect();
+    let Some((p, d)) = dep
+        .config
+        .pd_disaggregation
+        .and_then(|ratio| ratio.split(dep.config.replicas))
+    else {
+        let mut pool = run_pool(dep, reqs, &deadlines, opts, 0)?;
+        let recs = std::mem::take(&mut pool.recs);
+        return Ok(build_report(dep, opts, reqs, &recs, &[pool]));
+    };
+    let pool_of = |replicas: u32| Deployment {
+        config: ServingConfig {
+            replicas,
+            pd_disaggregation: None,
+            ..dep.config.clone()
+        },
+        ..dep.clone()
+    };
+    let (prefill, decode) = (pool_of(p), pool_of(d));
+    // Prefill instances compute each prompt and its first token (vLLM's P/D proxy sends them the
+    // request with max_tokens = 1).
+    let prompts: Vec<TraceRequest> = reqs
+        .iter()
+        .map(|r| TraceRequest {
+            output_tokens: 1,
+            ..r.clone()
+        })
+        .collect();
+    let first = run_pool(&prefill, &prompts, &deadlines, opts, 0)?;
+    // Decode instances receive the whole request once its KV has arrived: they load the prompt's KV
+    // instead of computing it, recompute the last prompt token and generate from there.
+    let mut handed: Vec<(usize, TraceRequest)> = reqs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| first.recs[*i].status == FINISHED)
+        .map(|(i, r)| {
+            let ready = first.recs[i].end.0 as f64 * 1e-9 + decode.kv_transfer_s(r.prompt_tokens);
+            let handed = TraceRequest {
+                arrival_s: ready,
+                preloaded_tokens: r.prompt_tokens,
+                ..r.clone()
+            };
+            (i, handed)
+        })
+        .collect();
+    handed.sort_by(|a, b| a.1.arrival_s.total_cmp(&b.1.arrival_s));
+    let (origin, second): (Vec<usize>, Vec<TraceRequest>) = handed.into_iter().unzip();
+    let second_deadlines: Vec<SimTime> = origin.iter().map(|&i| deadlines[i]).collect();
+    let mut then = run_pool(&decode, &second, &second_deadlines, opts, p)?;
+    let mut recs = first.recs.clone();
+    for (j, &i) in origin.iter().enumerate() {
+        let (a, b) = (&mut recs[i], &then.recs[j]);
+        a.first_token = b.first_token;
+        a.end = b.end;
+        a.status = b.status;
+        a.preemptions += b.preemptions;
+        a.replica = p + b.replica;
+    }
+    then.recs.clear();
+    Ok(build_report(dep, opts, reqs, &recs, &[first, then]))
+}
+
+/// One pool of replicas after a run: what happened to each request, and the replicas' counters.
+struct Pool {
+    recs: Vec<ReqRec>,
+    replicas: Vec<Replica>,
+    capacity: u64,
+    /// ∫ requests in the pool dt, ns.
+    area_ns: f64,
+}
+
+/// The scheduler `dep`'s engine runs, with the configuration's policies.
+fn scheduler(dep: &Deployment) -> Box<dyn Scheduler> {
+    let c = &dep.config;
+    match dep.scheduler {
+        SchedulerKind::VllmV1 => Box::new(Continuous::vllm()),
+        SchedulerKind::Trtllm => Box::new(Continuous {
+            admission: match c.capacity_scheduler_policy {
+                CapacityPolicy::GuaranteedNoEvict => Admission::Reserve,
+                CapacityPolicy::MaxUtilization => Admission::Optimistic,
+            },
+            chunk_unit: c.block_size,
+        }),
+        SchedulerKind::Tgi => Box::new(Tgi::new(c.waiting_served_ratio)),
+        SchedulerKind::Sglang => Box::new(Sglang::new(match c.schedule_policy {
+            SchedulePolicy::Fcfs => SglangPolicy::Fcfs,
+            SchedulePolicy::Lpm => SglangPolicy::Lpm,
+        })),
+    }
+}
+
+/// Replays `reqs` (sorted by arrival) on the replicas of `dep`; replica `i` draws from the stream
+/// `(run seed, scenario, first_replica + i)`.
+fn run_pool(
+    dep: &Deployment,
+    reqs: &[TraceRequest],
+    deadlines: &[SimTime],
+    opts: &SimOptions,
+    first_replica: u32,
+) -> Result<Pool> {
+    let seed = opts.seed ^ hash64(opts.scenario_id);
+    let e = &dep.config;
+    let max_model_len = dep.max_model_len();
+    let capacity = dep.num_gpu_blocks()?;
     let spec = dep.speculation();
     let env = Env {
         trace: reqs,
@@ -419,9 +547,8 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
             _ => None,
         },
         spec,
-        timeout_ns: opts
-            .request_timeout_s
-            .map(|s| SimTime::from_secs_f64(s).0.max(1)),
+        timeouts: deadlines.iter().any(|&d| d != SimTime::MAX),
+        load_ns_per_block: dep.host_load_s(1) * 1e9,
         block_size: e.block_size,
         prefix_caching: e.enable_prefix_caching,
         fast_forward: !opts.step_by_step,
@@ -435,23 +562,26 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
         long_prefill_token_threshold: e.long_prefill_token_threshold,
         num_speculative_tokens: spec.map_or(0, |s| s.num_speculative_tokens),
     };
-    let seed = opts.seed ^ hash64(opts.scenario_id);
+    // An engine that prefills a prompt in one step refuses prompts above its token budget.
+    let prefill_cap = match (dep.scheduler, e.enable_chunked_prefill) {
+        (SchedulerKind::Tgi, _) | (_, false) => e.max_num_batched_tokens,
+        _ => u32::MAX,
+    };
+    let host_blocks = dep.host_blocks();
     let mut replicas: Vec<Replica> = (0..e.replicas)
         .map(|i| Replica {
             core: ReplicaCore {
                 running: Vec::with_capacity(e.max_num_seqs.min(4096) as usize),
                 waiting: VecDeque::new(),
-                kv: KvCache::new(capacity),
+                kv: KvCache::new(capacity, host_blocks),
                 limits: limits.clone(),
             },
-            sched: match dep.scheduler {
-                SchedulerKind::VllmV1 => Box::new(VllmV1Scheduler) as Box<dyn Scheduler>,
-            },
+            sched: scheduler(dep),
             busy: false,
             epoch: 0,
             run: Run::default(),
             outstanding: 0,
-            rng: Rng::new(seed, i as u64),
+            rng: Rng::new(seed, u64::from(first_replica + i)),
             busy_ns: 0,
             batch_ns: 0.0,
             max_batch: 0,
@@ -464,13 +594,16 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
             hit_tokens: 0,
             query_tokens: 0,
             preemptions: 0,
+            loaded_blocks: 0,
         })
         .collect();
 
     let mut recs: Vec<ReqRec> = reqs
         .iter()
-        .map(|r| ReqRec {
+        .zip(deadlines)
+        .map(|(r, &deadline)| ReqRec {
             arrival: SimTime::from_secs_f64(r.arrival_s),
+            deadline,
             first_sched: SimTime::MAX,
             first_token: SimTime::MAX,
             end: SimTime::MAX,
@@ -479,7 +612,6 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
             status: PENDING,
         })
         .collect();
-
     let mut heap: BinaryHeap<Reverse<(SimTime, u32, u64)>> = BinaryHeap::new();
     let mut next = 0usize;
     let mut rr = 0u64;
@@ -518,6 +650,7 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
             let total = r.prompt_tokens as u64 + r.output_tokens as u64;
             if total > max_model_len as u64
                 || blocks_for((total - 1) as u32, e.block_size) as u64 > capacity
+                || r.prompt_tokens > prefill_cap
             {
                 recs[i].status = REJECTED;
                 recs[i].end = now;
@@ -559,9 +692,12 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
         }
     }
 
-    Ok(build_report(
-        dep, opts, reqs, &recs, &replicas, capacity, area,
-    ))
+    Ok(Pool {
+        recs,
+        replicas,
+        capacity,
+        area_ns: area,
+    })
 }
 
 fn build_report(
@@ -569,10 +705,28 @@ fn build_report(
     opts: &SimOptions,
     reqs: &[TraceRequest],
     recs: &[ReqRec],
-    replicas: &[Replica],
-    capacity: u64,
-    area_ns: f64,
+    pools: &[Pool],
 ) -> SimReport {
+    let replicas: Vec<&Replica> = pools.iter().flat_map(|p| &p.replicas).collect();
+    let area_ns: f64 = pools.iter().map(|p| p.area_ns).sum();
+    // KV utilisation is a share of each pool's own blocks.
+    let kv_used_share: f64 = pools
+        .iter()
+        .flat_map(|p| p.replicas.iter().map(move |r| (r, p.capacity)))
+        .map(|(r, c)| if c > 0 { r.kv_used_ns / c as f64 } else { 0.0 })
+        .sum();
+    let peak_share = pools
+        .iter()
+        .flat_map(|p| p.replicas.iter().map(move |r| (r, p.capacity)))
+        .map(|(r, c)| {
+            if c > 0 {
+                r.peak_used as f64 / c as f64
+            } else {
+                0.0
+            }
+        })
+        .fold(0.0, f64::max);
+    let capacity = pools.iter().map(|p| p.capacity).max().unwrap_or(0);
     let n = recs.len();
     let ms = |d: u64| d as f64 * 1e-6;
     // A request's time outside the engine loop counts towards the latencies a client sees.
@@ -653,7 +807,7 @@ fn build_report(
     let tpot_p = Percentiles::from_values(&mut tpot);
     let e2e_p = Percentiles::from_values(&mut e2e);
     let per_s = |x: f64| if makespan > 0.0 { x / makespan } else { 0.0 };
-    let sum = |f: &dyn Fn(&Replica) -> f64| replicas.iter().map(f).sum::<f64>();
+    let sum = |f: &dyn Fn(&Replica) -> f64| replicas.iter().map(|r| f(r)).sum::<f64>();
     let busy = sum(&|r| r.busy_ns as f64);
     let queries = sum(&|r| r.query_tokens as f64);
     let gpu_seconds = f64::from(dep.config.gpus()) * makespan;
@@ -679,16 +833,12 @@ fn build_report(
             0.0
         },
         max_batch: replicas.iter().map(|r| r.max_batch).max().unwrap_or(0),
-        mean_kv_utilization: if makespan_ns > 0 && capacity > 0 {
-            sum(&|r| r.kv_used_ns) / (capacity as f64 * makespan_ns as f64 * replicas.len() as f64)
+        mean_kv_utilization: if makespan_ns > 0 {
+            kv_used_share / (makespan_ns as f64 * replicas.len() as f64)
         } else {
             0.0
         },
-        max_kv_utilization: if capacity > 0 {
-            peak as f64 / capacity as f64
-        } else {
-            0.0
-        },
+        max_kv_utilization: peak_share,
         kv_blocks_per_replica: capacity,
         preemptions: replicas.iter().map(|r| r.preemptions).sum(),
         prefix_cache_hit_rate: if queries > 0.0 {
@@ -706,6 +856,7 @@ fn build_report(
         fast_forwarded_steps: replicas.iter().map(|r| r.ff_steps).sum(),
         generated_tokens: replicas.iter().map(|r| r.generated).sum(),
         prefill_tokens: replicas.iter().map(|r| r.prefill_tokens).sum(),
+        host_loaded_blocks: replicas.iter().map(|r| r.loaded_blocks).sum(),
         leaked_blocks: replicas.iter().map(|r| r.core.kv.used()).sum(),
         peak_blocks_used: peak,
         gpu_seconds,

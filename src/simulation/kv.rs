@@ -6,6 +6,11 @@
 //! evicts its hash (LRU). A sequence frees its blocks tail first, so a prompt's last blocks are evicted
 //! before its first ones. A cached block that is hit again while free leaves the queue (lazily: its queue
 //! entry goes stale).
+//!
+//! An optional host tier ([`HostTier`]) models KV offloading to CPU memory (vLLM's
+//! `--kv-offloading-size`, LMCache, TensorRT-LLM's `host_cache_size`, SGLang's hierarchical cache): a
+//! cached block evicted from the GPU is kept there (LRU), and a preempted sequence's KV may be parked
+//! there instead of being recomputed; loading either back costs PCIe time, which the replica charges.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -56,10 +61,97 @@ pub struct KvCache {
     next_stamp: u64,
     /// Blocks evicted from the prefix cache.
     pub evictions: u64,
+    pub host: HostTier,
+}
+
+/// The second, slower KV tier in host memory: evicted prefix blocks (LRU) and the parked KV of
+/// preempted sequences share its capacity. Capacity 0 is no tier.
+#[derive(Debug, Clone, Default)]
+pub struct HostTier {
+    capacity: u64,
+    /// Hash → stamp of its newest queue entry.
+    cached: PrehashedMap<u64>,
+    queue: VecDeque<(u64, u64)>,
+    next_stamp: u64,
+    /// Blocks parked by preempted sequences.
+    parked: u64,
+}
+
+impl HostTier {
+    pub fn new(capacity: u64) -> HostTier {
+        HostTier {
+            capacity,
+            ..HostTier::default()
+        }
+    }
+
+    fn used(&self) -> u64 {
+        self.cached.len() as u64 + self.parked
+    }
+
+    /// Blocks the tier holds (0: no tier).
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Drops least recently used cached blocks until `n` more blocks fit; false if they cannot.
+    fn make_room(&mut self, n: u64) -> bool {
+        if n > self.capacity.saturating_sub(self.parked) {
+            return false;
+        }
+        while self.used() + n > self.capacity {
+            let (hash, stamp) = self.queue.pop_front().expect("used > 0 has queue entries");
+            if self.cached.get(&hash) == Some(&stamp) {
+                self.cached.remove(&hash);
+            }
+        }
+        true
+    }
+
+    /// Keeps (or refreshes) a block evicted from the GPU.
+    fn put(&mut self, hash: u64) {
+        if self.capacity == 0 || (!self.cached.contains_key(&hash) && !self.make_room(1)) {
+            return;
+        }
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        self.cached.insert(hash, stamp);
+        self.queue.push_back((hash, stamp));
+    }
+
+    /// Of `hashes`, the leading run present in the tier.
+    pub fn hits(&self, hashes: &[u64]) -> u32 {
+        hashes
+            .iter()
+            .take_while(|h| self.cached.contains_key(h))
+            .count() as u32
+    }
+
+    /// Marks `hashes` (found by [`HostTier::hits`]) used by a load.
+    pub fn touch(&mut self, hashes: &[u64]) {
+        for &h in hashes {
+            self.put(h);
+        }
+    }
+
+    /// Parks `n` blocks of a preempted sequence; false (nothing parked) when they do not fit.
+    pub fn park(&mut self, n: u64) -> bool {
+        let fits = n > 0 && self.make_room(n);
+        if fits {
+            self.parked += n;
+        }
+        fits
+    }
+
+    /// Frees `n` parked blocks (loaded back, or their sequence ended).
+    pub fn unpark(&mut self, n: u64) {
+        self.parked -= n;
+    }
 }
 
 impl KvCache {
-    pub fn new(capacity: u64) -> KvCache {
+    /// A GPU cache of `capacity` blocks with a host tier of `host_blocks` (0: none).
+    pub fn new(capacity: u64, host_blocks: u64) -> KvCache {
         let mut free_q = VecDeque::new();
         if capacity > 0 {
             free_q.push_back(FreeEntry::Anon(capacity));
@@ -71,6 +163,7 @@ impl KvCache {
             map: PrehashedMap::default(),
             next_stamp: 0,
             evictions: 0,
+            host: HostTier::new(host_blocks),
         }
     }
 
@@ -154,6 +247,7 @@ impl KvCache {
                         && b.stamp == stamp
                     {
                         self.map.remove(&hash);
+                        self.host.put(hash);
                         self.evictions += 1;
                         rem -= 1;
                     }
@@ -212,7 +306,7 @@ mod tests {
 
     #[test]
     fn lru_prefix_cache() {
-        let mut kv = KvCache::new(4);
+        let mut kv = KvCache::new(4, 0);
         // Sequence A: 2 cached blocks + 1 anonymous.
         kv.allocate(3);
         assert!(kv.register(10) && kv.register(11));
@@ -237,5 +331,27 @@ mod tests {
         assert_eq!(kv.lookup(&[10], 8), (0, 0));
         assert_eq!(kv.evictions, 2);
         assert_eq!(kv.used(), 4);
+    }
+
+    #[test]
+    fn host_tier_keeps_evicted_blocks_and_parks_preempted_ones() {
+        let mut kv = KvCache::new(2, 3);
+        kv.allocate(2);
+        assert!(kv.register(1) && kv.register(2));
+        kv.release(&[1, 2], 0);
+        // Both cached blocks are evicted from the GPU into the host tier.
+        kv.allocate(2);
+        assert_eq!(kv.lookup(&[1, 2], 8), (0, 0));
+        assert_eq!(kv.host.hits(&[1, 2, 3]), 2);
+        kv.host.touch(&[1, 2]);
+        // Parking two blocks evicts the least recently used cached block (1, touched before 2).
+        assert!(kv.host.park(2));
+        assert_eq!(kv.host.hits(&[1]), 0);
+        assert_eq!(kv.host.hits(&[2]), 1);
+        // Parked blocks are never evicted: four more do not fit.
+        assert!(!kv.host.park(4));
+        kv.host.unpark(2);
+        assert!(kv.host.park(3));
+        assert_eq!(kv.host.hits(&[2]), 0);
     }
 }

@@ -115,6 +115,8 @@ pub struct SimReport {
     pub generated_tokens: u64,
     /// Prompt (and recomputed) tokens pushed through prefill.
     pub prefill_tokens: u64,
+    /// KV blocks loaded from the host tier (offloaded prefix blocks and parked sequences).
+    pub host_loaded_blocks: u64,
     /// KV blocks still held at the end (must be 0).
     pub leaked_blocks: u64,
     /// Max over the run of blocks in use on one replica (never exceeds `kv_blocks_per_replica`).

@@ -25,6 +25,14 @@ pub struct TraceRequest {
     /// Workload class id (0 if unknown); selects e.g. the speculative acceptance rate.
     #[serde(default)]
     pub class: u16,
+    /// Prompt tokens whose KV arrives from another instance instead of being computed (a decode
+    /// instance of a disaggregated deployment); 0 for ordinary requests.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub preloaded_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl TraceRequest {
@@ -37,6 +45,7 @@ impl TraceRequest {
             cached_tokens: 0,
             session_id: None,
             class: 0,
+            preloaded_tokens: 0,
         }
     }
 }

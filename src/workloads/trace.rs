@@ -73,6 +73,7 @@ pub fn from_requests(batches: &[RecordBatch], block_size: u32) -> Result<Trace> 
                         .is_valid(row)
                         .then(|| stable_hash64(session.value(row))),
                     class: 0,
+                    preloaded_tokens: 0,
                 },
             ));
         }

@@ -4,6 +4,7 @@
 mod calibration;
 mod catalog;
 mod cli;
+mod engines;
 mod eval;
 mod fixture;
 mod fleet;

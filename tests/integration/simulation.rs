@@ -354,16 +354,29 @@ fn determinism_across_runs_and_thread_pools() {
 
 /// Fast-forwarded decode runs give exactly the step-by-step result (an arrival mid-run truncates the run
 /// at the next step boundary; blocks, timeouts and completions end runs), with and without preemption,
-/// prefix caching, several replicas and timeouts.
+/// prefix caching, KV offload, several replicas and timeouts, for every engine's scheduler (TGI's and
+/// SGLang's step counters catch up on the steps a run skips).
 #[test]
 fn fast_forward_is_exact() {
     let trace = shared_prefix_trace(3000, 25.0, 1);
-    for (blocks, replicas, timeout) in [
-        (None, 1, None),
-        (Some(500), 2, None),
-        (Some(400), 1, Some(20.0)),
-    ] {
+    let schedulers = [
+        SchedulerKind::VllmV1,
+        SchedulerKind::Trtllm,
+        SchedulerKind::Tgi,
+        SchedulerKind::Sglang,
+    ];
+    for (kind, (blocks, replicas, timeout)) in schedulers.into_iter().flat_map(|kind| {
+        [
+            (None, 1, None),
+            (Some(500), 2, None),
+            (Some(400), 1, Some(20.0)),
+        ]
+        .map(|case| (kind, case))
+    }) {
         let mut d = h100_llama3_8b(replicas);
+        d.scheduler = kind;
+        // Parked preemptions and offloaded prefix hits end runs too.
+        d.config.kv_offload_gib = if blocks.is_some() { 0.5 } else { 0.0 };
         d.engine.num_gpu_blocks_override = blocks;
         d.config.max_num_batched_tokens = 1024;
         let mut o = opts();
@@ -380,7 +393,7 @@ fn fast_forward_is_exact() {
             fast.steps
         );
         println!(
-            "blocks {blocks:?}: {} of {} steps fast-forwarded, {} preemptions, {} timed out",
+            "{kind:?}, blocks {blocks:?}: {} of {} steps fast-forwarded, {} preemptions, {} timed out",
             fast.fast_forwarded_steps, fast.steps, fast.preemptions, fast.timed_out
         );
         // KV utilisation inside a run is integrated with the trapezoid rule: compare it loosely.

@@ -8,16 +8,32 @@ use std::path::PathBuf;
 use tunelake::catalog::{Catalog, Quantization};
 use tunelake::config::{Engine, Supply};
 use tunelake::deployment;
-use tunelake::knobs::{Knob, KvCacheDtype, ServingConfig, Speculative};
+use tunelake::knobs::{
+    CapacityPolicy, Knob, KvCacheDtype, SchedulePolicy, ServingConfig, Speculative,
+};
 use tunelake::recommend::render::{self, Renderer, SnippetFile, Target};
 
 use crate::support::SupplyToml;
 
 pub(crate) fn reference(file: &str) -> BTreeSet<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/engine-flags")
-        .join(file);
-    std::fs::read_to_string(&path)
+    read_names(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/reference/engine-flags")
+            .join(file),
+    )
+}
+
+/// A flag list kept with the tests (`tests/reference/`, see its SOURCE.md).
+fn local_reference(file: &str) -> BTreeSet<String> {
+    read_names(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/reference")
+            .join(file),
+    )
+}
+
+fn read_names(path: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .map(|l| l.split('\t').next().unwrap_or(l).trim().to_string())
@@ -146,6 +162,41 @@ fn changes(engine: Engine, base: &ServingConfig) -> Vec<ServingConfig> {
                 ..base.clone()
             },
         ),
+        (
+            "kv_offload_gib",
+            ServingConfig {
+                kv_offload_gib: 64.0,
+                ..base.clone()
+            },
+        ),
+        (
+            "pd_disaggregation",
+            ServingConfig {
+                pd_disaggregation: Some("1:1".parse().unwrap()),
+                ..base.clone()
+            },
+        ),
+        (
+            "capacity_scheduler_policy",
+            ServingConfig {
+                capacity_scheduler_policy: CapacityPolicy::MaxUtilization,
+                ..base.clone()
+            },
+        ),
+        (
+            "schedule_policy",
+            ServingConfig {
+                schedule_policy: SchedulePolicy::Lpm,
+                ..base.clone()
+            },
+        ),
+        (
+            "waiting_served_ratio",
+            ServingConfig {
+                waiting_served_ratio: 1.2,
+                ..base.clone()
+            },
+        ),
     ];
     let covered: Vec<&str> = singles.iter().map(|(knob, _)| *knob).collect();
     let all: Vec<&str> = Knob::ALL.iter().map(|k| k.name()).collect();
@@ -179,6 +230,7 @@ fn flags(file: &SnippetFile) -> Vec<String> {
         .filter(|l| !l.trim_start().starts_with('#'))
         .flat_map(|l| l.split_whitespace())
         .filter(|t| t.starts_with('-') && t.len() > 1 && !t.starts_with("-'"))
+        .filter(|t| t.parse::<f64>().is_err())
         .map(|t| t.split('=').next().unwrap().to_string())
         .collect()
 }
@@ -241,6 +293,13 @@ fn check_names(engine: Engine, files: &[SnippetFile]) {
                 let known = reference("tgi-launcher-flags.txt");
                 for flag in flags(f) {
                     assert!(known.contains(&flag), "TGI has no {flag}:\n{}", f.text);
+                }
+            }
+            Engine::Sglang => {
+                let known = local_reference("sglang-server-args.txt");
+                // `python -m sglang.launch_server`: the interpreter's flag.
+                for flag in flags(f).into_iter().filter(|f| f != "-m") {
+                    assert!(known.contains(&flag), "SGLang has no {flag}:\n{}", f.text);
                 }
             }
             Engine::Trtllm => {
@@ -431,7 +490,7 @@ fn golden_snippets() {
         for (knob, value) in [
             (
                 "replicas",
-                serde_json::json!({"resource_config": {"replicas": 1}}),
+                serde_json::json!({"resource_config": {"replicas": 4}}),
             ),
             (
                 "max_num_seqs",
@@ -448,6 +507,26 @@ fn golden_snippets() {
             (
                 "speculative",
                 serde_json::json!({"performance_config": {"speculative_decoding": {"draft_model_path": "meta-llama/Llama-3.1-8B-Instruct", "num_speculative_tokens": 4}}}),
+            ),
+            (
+                "kv_offload_gib",
+                serde_json::json!({"performance_config": {"kv_offload_gib": 64.0}}),
+            ),
+            (
+                "pd_disaggregation",
+                serde_json::json!({"performance_config": {"pd_disaggregation": "1:3"}}),
+            ),
+            (
+                "capacity_scheduler_policy",
+                serde_json::json!({"performance_config": {"capacity_scheduler_policy": "max_utilization"}}),
+            ),
+            (
+                "schedule_policy",
+                serde_json::json!({"performance_config": {"schedule_policy": "lpm"}}),
+            ),
+            (
+                "waiting_served_ratio",
+                serde_json::json!({"performance_config": {"waiting_served_ratio": 1.2}}),
             ),
         ] {
             if engine.supports(knob.parse::<Knob>().unwrap()) {

@@ -3,6 +3,7 @@
 //! `../shared/reference/engine-flags/` by the conformance tests).
 
 mod openai;
+mod sglang;
 mod tgi;
 mod triton;
 mod trtllm;
@@ -13,6 +14,7 @@ use crate::config::{Engine, Supply};
 use crate::knobs::{Knob, ServingConfig};
 
 pub use openai::{OpenAiClient, client_defaults};
+pub use sglang::Sglang;
 pub use tgi::Tgi;
 pub use triton::Triton;
 pub use trtllm::TrtLlm;
@@ -46,8 +48,8 @@ pub trait Renderer: Sync {
 }
 
 /// Every renderer, for the conformance suite.
-pub fn all() -> [&'static dyn Renderer; 5] {
-    [&Vllm, &Tgi, &TrtLlm, &Triton, &OpenAiClient]
+pub fn all() -> [&'static dyn Renderer; 6] {
+    [&Vllm, &Tgi, &TrtLlm, &Triton, &Sglang, &OpenAiClient]
 }
 
 /// The renderer of a supply's engine.
@@ -57,6 +59,7 @@ pub fn for_engine(engine: Engine) -> &'static dyn Renderer {
         Engine::Tgi => &Tgi,
         Engine::Trtllm => &TrtLlm,
         Engine::Triton => &Triton,
+        Engine::Sglang => &Sglang,
         Engine::Openai => &OpenAiClient,
     }
 }
@@ -76,9 +79,13 @@ fn header(prefix: &str, title: &str, before: &ServingConfig, after: &ServingConf
     text
 }
 
-/// Whether `config` must set `knob`: always when there is no `base`, else when it differs.
+/// Whether `config` must set `knob`: when it differs from `base`; with no `base` (a full command),
+/// always, except a knob of one engine or an optional feature left at its default.
 fn differs(config: &ServingConfig, base: Option<&ServingConfig>, knob: Knob) -> bool {
-    base.is_none_or(|b| config.value(knob) != b.value(knob))
+    match base {
+        Some(b) => config.value(knob) != b.value(knob),
+        None => !(knob.engine_specific() && config.value(knob) == knob.default_value()),
+    }
 }
 
 /// vLLM's name for a KV-cache dtype (TRT-LLM shares the `fp8` / `auto` spellings).
@@ -226,6 +233,44 @@ fn quantizes_at_load(supply: &Supply, config: &ServingConfig) -> Option<Quantiza
 /// Single-quotes `text` for a POSIX shell.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Appends to a launch script how a disaggregated configuration runs: which instances prefill,
+/// which decode (`decode`: how their command differs), and `router`, what sits in front of them.
+fn note_disaggregation(
+    script: &mut SnippetFile,
+    config: &ServingConfig,
+    decode: &str,
+    router: &str,
+) {
+    let Some((p, d)) = config
+        .pd_disaggregation
+        .and_then(|r| r.split(config.replicas))
+    else {
+        return;
+    };
+    let text = format!(
+        "Disaggregated: run {p} prefill instance(s) with the command above and {d} decode \
+         instance(s) {decode}, behind {router}."
+    );
+    for line in wrap(&text, 96) {
+        script.text.push_str(&format!("# {line}\n"));
+    }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.len() + 1 + word.len() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// A shell script showing a launch command before (commented out) and after the change.

@@ -37,6 +37,11 @@ impl Tgi {
                 "--cuda-memory-fraction",
                 config.gpu_memory_utilization.to_string(),
             ),
+            (
+                Knob::WaitingServedRatio,
+                "--waiting-served-ratio",
+                config.waiting_served_ratio.to_string(),
+            ),
         ];
         for (knob, flag, value) in settings {
             if differs(knob) {

@@ -63,6 +63,10 @@ impl Renderer for Triton {
                 after.enable_chunked_prefill,
             ));
         }
+        if differs(after, base, Knob::CapacitySchedulerPolicy) {
+            let policy = after.capacity_scheduler_policy.trtllm_name().to_lowercase();
+            text.push_str(&parameter("batch_scheduler_policy", policy));
+        }
         vec![SnippetFile {
             name: "triton.pbtxt".into(),
             text,

@@ -81,6 +81,11 @@ impl Renderer for TrtLlm {
         if differs(after, base, Knob::KvCacheDtype) {
             kv.push(format!("dtype: {}", kv_dtype_name(after)));
         }
+        if differs(after, base, Knob::KvOffloadGib) {
+            // Bytes of host memory per replica for blocks evicted from the GPU.
+            let bytes = (after.kv_offload_gib * (1u64 << 30) as f64).round() as u64;
+            kv.push(format!("host_cache_size: {bytes}"));
+        }
         let mut text = header(
             "#",
             &format!(
@@ -97,6 +102,28 @@ impl Renderer for TrtLlm {
             text.push_str("kv_cache_config:\n");
             for line in &kv {
                 text.push_str(&format!("  {line}\n"));
+            }
+        }
+        if differs(after, base, Knob::CapacitySchedulerPolicy) {
+            text.push_str(&format!(
+                "scheduler_config:\n  capacity_scheduler_policy: {}\n",
+                after.capacity_scheduler_policy.trtllm_name()
+            ));
+        }
+        if differs(after, base, Knob::PdDisaggregation) {
+            if after.pd_disaggregation.is_none() {
+                text.push_str("cache_transceiver_config: null\n");
+            } else {
+                if let Some((p, d)) = after
+                    .pd_disaggregation
+                    .and_then(|r| r.split(after.replicas))
+                {
+                    text.push_str(&format!(
+                        "# Disaggregated: {p} context and {d} generation servers with these options, \
+                         listed in a `trtllm-serve disaggregated` config.\n"
+                    ));
+                }
+                text.push_str("cache_transceiver_config:\n  backend: NIXL\n");
             }
         }
         if differs(after, base, Knob::Speculative) {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{
     CommandLine, Renderer, SnippetFile, Target, differs, kv_dtype_name, launch_script,
-    quantizes_at_load, shell_quote,
+    note_disaggregation, quantizes_at_load, shell_quote,
 };
 use crate::config::Engine;
 use crate::config::Supply;
@@ -139,6 +139,26 @@ impl Vllm {
                 &["-ep", "--no-enable-expert-parallel"],
             );
         }
+        if differs(Knob::KvOffloadGib) {
+            c.remove(&["--kv-offloading-size", "--kv-offloading-backend"], true);
+            if config.kv_offload_gib > 0.0 {
+                c.set(
+                    &["--kv-offloading-size"],
+                    &config.kv_offload_gib.to_string(),
+                );
+                c.set(&["--kv-offloading-backend"], "native");
+            }
+        }
+        if differs(Knob::PdDisaggregation) {
+            c.remove(&["--kv-transfer-config"], true);
+            if config.pd_disaggregation.is_some() {
+                let value = json!({"kv_connector": "NixlConnector", "kv_role": "kv_both"});
+                c.0.extend([
+                    "--kv-transfer-config".to_string(),
+                    shell_quote(&value.to_string()),
+                ]);
+            }
+        }
         if differs(Knob::Speculative) {
             c.remove(&SPECULATIVE_FLAGS, true);
             if let Some(s) = &config.speculative {
@@ -179,12 +199,21 @@ impl Renderer for Vllm {
                 new.set(&["--quantization", "-q"], q.name());
             }
         }
-        vec![launch_script(
+        let mut script = launch_script(
             "vllm.sh",
             "vLLM launch command (flags as vLLM 0.33 spells them)",
             supply,
             (before, after),
             (&old, &new),
-        )]
+        );
+        note_disaggregation(
+            &mut script,
+            after,
+            "with the same command (NixlConnector takes its role from the router)",
+            "a P/D-aware router (vLLM's disaggregated proxy, llm-d or NVIDIA Dynamo) that sends \
+             each request to a prefill instance with max_tokens = 1, then to a decode instance with \
+             the kv_transfer_params the prefill instance returned",
+        );
+        vec![script]
     }
 }
