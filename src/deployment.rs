@@ -142,6 +142,8 @@ pub fn of_case(case: &CaseSpec, catalog: &Catalog) -> Result<Deployment> {
     let gpu = catalog.gpu(&case.gpu).map_err(setting)?;
     let model = catalog.model(&case.model).map_err(setting)?;
     let mut d = Deployment::new(gpu.clone(), model, case.tensor_parallel_size, 1);
+    d.scheduler = scheduler(case.engine);
+    d.config.apply(&case.engine.defaults());
     d.config.apply(&case.config);
     if let Some(dtype) = case.dtype {
         d.engine.dtype = dtype;

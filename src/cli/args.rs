@@ -94,11 +94,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Score the engine model on measured runs: predicted vs measured TTFT p50/p90 and decode time
-    /// per token, per case and as median / p90 |error|.
+    /// Score the engine model on measured runs: predicted vs measured TTFT p50/p90, decode time per
+    /// token and output throughput (where measured), per case and as median / p90 |error|.
     ///
-    /// CASES is a TOML file of `[[case]]` tables: a deployment (model by catalog id or config.json
-    /// path, GPU, TP, dtype, the engine's knobs, its logged KV block count) and its measured requests
+    /// CASES is a TOML file of `[[case]]` tables: a deployment (engine, model by catalog id or
+    /// config.json path, GPU, TP, dtype, the engine's knobs, its logged KV block count) and its measured requests
     /// (`trace`, a requests-contract Parquet/CSV or an `import` format such as `blis`). Each case is
     /// replayed uncalibrated (the roofline's public defaults) and calibrated (the step model and
     /// frontend time fitted on the other cases of its group, never on itself). The shipped cases:

@@ -29,6 +29,10 @@
 //! decode_ms_per_token = 7.26
 //! ```
 //!
+//! An offline benchmark (every request at once, as `trtllm-bench throughput` runs) is a workload
+//! with one fast stage and its measured `output_tokens_per_s`; `engine` picks the engine whose
+//! scheduler and defaults the case runs (default `vllm`).
+//!
 //! Cases of one `group` (default: the model) are one setup measured under different loads:
 //! calibrated scores fit each case on the other scored cases of its group (leave one run out).
 
@@ -37,6 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::catalog::Dtype;
+use crate::config::Engine;
 use crate::error::{Error, Result};
 use crate::knobs::EngineSettings;
 
@@ -53,6 +58,9 @@ pub struct CasesFile {
 #[serde(deny_unknown_fields)]
 pub struct CaseSpec {
     pub id: String,
+    /// The engine that ran the case (default `vllm`).
+    #[serde(default = "vllm")]
+    pub engine: Engine,
     pub model: String,
     pub gpu: String,
     #[serde(default = "one")]
@@ -122,16 +130,26 @@ pub struct SharedPrefix {
     pub tokens: u32,
 }
 
-/// What was measured, in ms.
+/// What was measured (latencies in ms); each figure is optional, at least one is given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MeasuredSpec {
-    pub ttft_p50_ms: f64,
-    pub ttft_p90_ms: f64,
-    pub decode_ms_per_token: f64,
+    #[serde(default)]
+    pub ttft_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub ttft_p90_ms: Option<f64>,
+    #[serde(default)]
+    pub decode_ms_per_token: Option<f64>,
+    /// Output tokens per second over the run (an offline benchmark's figure).
+    #[serde(default)]
+    pub output_tokens_per_s: Option<f64>,
     /// Requests that failed.
     #[serde(default)]
     pub failed: usize,
+}
+
+fn vllm() -> Engine {
+    Engine::Vllm
 }
 
 fn one() -> u32 {
@@ -190,10 +208,24 @@ impl CaseSpec {
                 return Err("shared_prefix.groups must be at least 1".into());
             }
         }
+        if self.engine.is_hosted() {
+            return Err("a hosted API has no engine to simulate".into());
+        }
         if let Some(m) = &self.measured {
-            positive("measured.ttft_p50_ms", m.ttft_p50_ms)?;
-            positive("measured.ttft_p90_ms", m.ttft_p90_ms)?;
-            positive("measured.decode_ms_per_token", m.decode_ms_per_token)?;
+            let given = [
+                ("ttft_p50_ms", m.ttft_p50_ms),
+                ("ttft_p90_ms", m.ttft_p90_ms),
+                ("decode_ms_per_token", m.decode_ms_per_token),
+                ("output_tokens_per_s", m.output_tokens_per_s),
+            ];
+            if given.iter().all(|(_, v)| v.is_none()) {
+                return Err("[case.measured] gives no figure".into());
+            }
+            for (name, v) in given {
+                if let Some(v) = v {
+                    positive(&format!("measured.{name}"), v)?;
+                }
+            }
         }
         Ok(())
     }

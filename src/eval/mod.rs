@@ -39,12 +39,15 @@ pub struct Case {
     pub request_timeout_s: Option<f64>,
 }
 
+/// A figure not measured is NaN, and scored nowhere.
 impl From<&MeasuredSpec> for Latencies {
     fn from(m: &MeasuredSpec) -> Latencies {
+        let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
         Latencies {
-            ttft_p50_ms: m.ttft_p50_ms,
-            ttft_p90_ms: m.ttft_p90_ms,
-            decode_ms_per_token: m.decode_ms_per_token,
+            ttft_p50_ms: or_nan(m.ttft_p50_ms),
+            ttft_p90_ms: or_nan(m.ttft_p90_ms),
+            decode_ms_per_token: or_nan(m.decode_ms_per_token),
+            output_tokens_per_s: or_nan(m.output_tokens_per_s),
             failed: m.failed,
         }
     }
@@ -93,13 +96,15 @@ pub enum Metric {
     TtftP50Ms,
     TtftP90Ms,
     DecodeMsPerToken,
+    OutputTokensPerS,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 3] = [
+    pub const ALL: [Metric; 4] = [
         Metric::TtftP50Ms,
         Metric::TtftP90Ms,
         Metric::DecodeMsPerToken,
+        Metric::OutputTokensPerS,
     ];
 
     pub fn name(self) -> &'static str {
@@ -107,6 +112,17 @@ impl Metric {
             Metric::TtftP50Ms => "ttft_p50_ms",
             Metric::TtftP90Ms => "ttft_p90_ms",
             Metric::DecodeMsPerToken => "decode_ms_per_token",
+            Metric::OutputTokensPerS => "output_tokens_per_s",
+        }
+    }
+
+    /// The metric's heading in the Markdown table.
+    fn heading(self) -> &'static str {
+        match self {
+            Metric::TtftP50Ms => "TTFT p50 ms",
+            Metric::TtftP90Ms => "TTFT p90 ms",
+            Metric::DecodeMsPerToken => "decode ms/token",
+            Metric::OutputTokensPerS => "output tokens/s",
         }
     }
 }
@@ -137,6 +153,8 @@ pub struct Latencies {
     pub ttft_p90_ms: f64,
     /// Mean over successful requests of (E2E − TTFT) / (output tokens − 1).
     pub decode_ms_per_token: f64,
+    /// Output tokens generated per second of the run (NaN where a request log does not say).
+    pub output_tokens_per_s: f64,
     /// Requests that failed (timed out or were rejected).
     pub failed: usize,
 }
@@ -147,11 +165,16 @@ impl Latencies {
             Metric::TtftP50Ms => self.ttft_p50_ms,
             Metric::TtftP90Ms => self.ttft_p90_ms,
             Metric::DecodeMsPerToken => self.decode_ms_per_token,
+            Metric::OutputTokensPerS => self.output_tokens_per_s,
         }
     }
 
-    /// (TTFT, output tokens, E2E) of the successful requests.
-    fn of(finished: impl Iterator<Item = (f64, f64, f64)>, failed: usize) -> Latencies {
+    /// (TTFT, output tokens, E2E) of the successful requests; `output_tokens_per_s` as given.
+    fn of(
+        finished: impl Iterator<Item = (f64, f64, f64)>,
+        failed: usize,
+        output_tokens_per_s: f64,
+    ) -> Latencies {
         let (mut ttft, mut decode) = (Vec::new(), Vec::new());
         for (t, output, e2e) in finished {
             ttft.push(t);
@@ -164,6 +187,7 @@ impl Latencies {
             ttft_p50_ms: p.p50,
             ttft_p90_ms: p.p90,
             decode_ms_per_token: decode.iter().sum::<f64>() / decode.len().max(1) as f64,
+            output_tokens_per_s,
             failed,
         }
     }
@@ -191,10 +215,12 @@ impl CaseResult {
         }
     }
 
-    /// Signed relative error in percent.
+    /// Signed relative error in percent (`None` without a prediction or a measurement).
     pub fn error_pct(&self, mode: Mode, metric: Metric) -> Option<f64> {
+        let measured = self.measured.get(metric);
         self.predicted(mode)
-            .map(|p| 100.0 * (p.get(metric) / self.measured.get(metric) - 1.0))
+            .filter(|_| measured.is_finite())
+            .map(|p| 100.0 * (p.get(metric) / measured - 1.0))
     }
 
     /// The prediction fails requests the measured run served, or puts its median TTFT 10× above
@@ -204,6 +230,11 @@ impl CaseResult {
             (p.failed > 0 && self.measured.failed == 0)
                 || p.ttft_p50_ms > 10.0 * self.measured.ttft_p50_ms
         })
+    }
+
+    /// Whether the run measured `metric`.
+    pub fn measures(&self, metric: Metric) -> bool {
+        self.measured.get(metric).is_finite()
     }
 }
 
@@ -233,10 +264,15 @@ pub fn evaluate(cases: &[Case], seed: u64) -> Result<EvalReport> {
         .into_par_iter()
         .map(|i| score(cases, i, seed))
         .collect::<Result<Vec<_>>>()?;
+    let measured: Vec<Metric> = Metric::ALL
+        .into_iter()
+        .filter(|&m| results.iter().any(|r| r.measures(m)))
+        .collect();
     let summary = Mode::ALL
         .into_iter()
-        .flat_map(|mode| Metric::ALL.into_iter().map(move |metric| (mode, metric)))
+        .flat_map(|mode| measured.iter().map(move |&metric| (mode, metric)))
         .map(|(mode, metric)| summarize(&results, mode, metric))
+        .filter(|s| s.cases > 0)
         .collect();
     Ok(EvalReport {
         cases: results,
@@ -253,6 +289,7 @@ fn score(cases: &[Case], i: usize, seed: u64) -> Result<CaseResult> {
                 .flatten()
                 .map(|t| (t.ttft_ms, t.output_tokens, t.e2e_ms)),
             case.timings.iter().filter(|t| t.is_none()).count(),
+            f64::NAN,
         )
     });
     let options = SimOptions {
@@ -303,6 +340,7 @@ fn predict(case: &Case, deployment: &Deployment, options: &SimOptions) -> Result
     Ok(Latencies::of(
         finished,
         (report.timed_out + report.rejected) as usize,
+        report.output_tokens_per_s,
     ))
 }
 
@@ -385,9 +423,21 @@ impl EvalReport {
             ),
             None => "–".into(),
         };
-        let mut out = String::from(
-            "| case | requests | TTFT p50 ms: measured | uncalibrated | calibrated | TTFT p90 ms: measured | uncalibrated | calibrated | decode ms/token: measured | uncalibrated | calibrated |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        );
+        // Columns for the metrics some case measured.
+        let metrics: Vec<Metric> = Metric::ALL
+            .into_iter()
+            .filter(|&m| self.cases.iter().any(|r| r.measures(m)))
+            .collect();
+        let mut out = String::from("| case | requests |");
+        for m in &metrics {
+            out.push_str(&format!(
+                " {}: measured | uncalibrated | calibrated |",
+                m.heading()
+            ));
+        }
+        out.push_str("\n|---|---:|");
+        out.push_str(&"---:|---:|---:|".repeat(metrics.len()));
+        out.push('\n');
         for r in &self.cases {
             let name = if r.scored {
                 r.id.clone()
@@ -395,7 +445,7 @@ impl EvalReport {
                 format!("{} (stress, not scored)", r.id)
             };
             out.push_str(&format!("| {name} | {} |", r.requests));
-            for metric in Metric::ALL {
+            for &metric in &metrics {
                 out.push_str(&format!(
                     " {:.1} | {} | {} |",
                     r.measured.get(metric),

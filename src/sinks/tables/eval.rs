@@ -75,7 +75,7 @@ pub fn eval_cases(report: &EvalReport) -> Result<Table> {
     for r in &report.cases {
         for mode in Mode::ALL {
             let predicted = r.predicted(mode);
-            for metric in Metric::ALL {
+            for metric in Metric::ALL.into_iter().filter(|&m| r.measures(m)) {
                 rows.push(Row {
                     case_id: &r.id,
                     group: &r.group,
