@@ -178,6 +178,7 @@ impl Replica {
                 && let Some(s) = self.core.waiting.pop_front()
             {
                 // Cannot be scheduled even on an idle engine.
+                drop_waiting(&mut self.core.kv, &s, env.block_size);
                 let r = &mut recs[s.req as usize];
                 r.status = REJECTED;
                 r.end = now;
@@ -490,7 +491,9 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
         a.end = b.end;
         a.status = b.status;
         a.preemptions += b.preemptions;
-        a.replica = p + b.replica;
+        if b.replica != u32::MAX {
+            a.replica = p + b.replica;
+        }
     }
     then.recs.clear();
     Ok(build_report(dep, opts, reqs, &recs, &[first, then]))
@@ -650,7 +653,7 @@ fn run_pool(
             let total = r.prompt_tokens as u64 + r.output_tokens as u64;
             if total > max_model_len as u64
                 || blocks_for((total - 1) as u32, e.block_size) as u64 > capacity
-                || r.prompt_tokens > prefill_cap
+                || r.prompt_tokens - r.preloaded_tokens.min(r.prompt_tokens) > prefill_cap
             {
                 recs[i].status = REJECTED;
                 recs[i].end = now;
