@@ -160,8 +160,9 @@ impl Engine {
     ///   launch option cannot do.
     /// - Triton's TensorRT-LLM models fix TP, block size, token budget, KV dtype and drafts when the
     ///   engine is built, not in `config.pbtxt`.
-    /// - SGLang's page size is left to it (the radix cache matches tokens), and its draft-model
-    ///   speculation is not modelled.
+    /// - SGLang's page size is left to it (the radix cache matches tokens), it always chunks
+    ///   (`--chunked-prefill-size` is the token budget), and its draft-model speculation is not
+    ///   modelled.
     /// - The scheduler policies belong to one engine each; a hosted API exposes none.
     pub fn supports(self, knob: Knob) -> bool {
         use Knob::*;
@@ -199,6 +200,7 @@ impl Engine {
             Engine::Sglang => !matches!(
                 knob,
                 BlockSize
+                    | EnableChunkedPrefill
                     | LongPrefillTokenThreshold
                     | Speculative
                     | CapacitySchedulerPolicy
@@ -598,11 +600,6 @@ fn validate_supply(supply: &mut Supply, catalog: &Catalog) -> Result<()> {
     let model = catalog
         .model(&supply.model)
         .map_err(|e| bad("model", e.to_string()))?;
-    if let Some(link) = &supply.config.kv_transfer_link {
-        catalog
-            .network(Some(link))
-            .map_err(|e| bad("config.kv_transfer_link", e.to_string()))?;
-    }
     let current = supply
         .serving_config()
         .expect("a self-hosted supply has a GPU");

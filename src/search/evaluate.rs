@@ -281,9 +281,10 @@ impl<'a> Evaluator<'a> {
             round,
             cost_per_hour: config.gpus() as f64 * d.price_per_gpu_hour,
             feasible: !scenarios.is_empty() && slo_ratio <= 1.0,
-            within_error_budget: scenarios
-                .iter()
-                .all(|(_, m)| m.failed_share <= slo.error_budget),
+            within_error_budget: splits
+                && scenarios
+                    .iter()
+                    .all(|(_, m)| m.failed_share <= slo.error_budget),
             slo_ratio,
             e2e_p95_ms: scenarios
                 .iter()

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::catalog::Catalog;
-use crate::config::Supply;
+use crate::config::{Engine, Supply};
 use crate::deployment;
 use crate::error::Result;
 use crate::knobs::{self, Knob, ServingConfig};
@@ -77,6 +77,17 @@ fn infeasible(shape: &ServingConfig, supply: &Supply, catalog: &Catalog) -> Resu
     if blocks * u64::from(shape.block_size) < max_len {
         return Ok(Some(
             "KV cache smaller than one max_model_len sequence".into(),
+        ));
+    }
+    if shape.kv_offload_gib > 0.0 && d.gpu.host_link_gbps.is_none() {
+        return Ok(Some(
+            "KV offload on a GPU without a host-link figure".into(),
+        ));
+    }
+    if supply.engine == Engine::Sglang && shape.kv_offload_gib > 0.0 && !shape.enable_prefix_caching
+    {
+        return Ok(Some(
+            "SGLang's hierarchical cache needs its radix cache".into(),
         ));
     }
     // vLLM refuses to start so; the other engines refuse only the prompts above the budget.

@@ -51,6 +51,9 @@ struct Env<'a> {
     spec: Option<Speculation<'a>>,
     /// Some client timeout is set (deadlines are then per request).
     timeouts: bool,
+    /// Waiting queues stay in deadline order (arrival order): false for a decode pool (requests
+    /// arrive when their KV does) and SGLang's `lpm` (it sorts the queue by cache hits).
+    ordered: bool,
     /// Nanoseconds to load one KV block from the host tier.
     load_ns_per_block: f64,
     block_size: u32,
@@ -110,18 +113,27 @@ fn decode_shape(n: usize, kv: u64) -> StepShape {
 }
 
 impl Replica {
-    /// Aborts requests whose client deadline has passed (waiting ones from the queue front).
+    /// Aborts requests whose client deadline has passed: waiting ones from the queue front, or all
+    /// over the queue where it is not in deadline order.
     fn expire(&mut self, now: SimTime, env: &Env, recs: &mut [ReqRec], done: &mut u64) {
-        while let Some(s) = self.core.waiting.front() {
-            let dl = recs[s.req as usize].deadline;
-            if dl > now {
-                break;
-            }
-            let s = self.core.waiting.pop_front().expect("front exists");
+        let due = |s: &Seq| recs[s.req as usize].deadline <= now;
+        let expired: Vec<Seq> = if env.ordered {
+            let n = self.core.waiting.iter().take_while(|s| due(s)).count();
+            self.core.waiting.drain(..n).collect()
+        } else if self.core.waiting.iter().any(due) {
+            let (gone, kept): (Vec<Seq>, Vec<Seq>) = std::mem::take(&mut self.core.waiting)
+                .into_iter()
+                .partition(due);
+            self.core.waiting = kept.into();
+            gone
+        } else {
+            Vec::new()
+        };
+        for s in expired {
             drop_waiting(&mut self.core.kv, &s, env.block_size);
             let r = &mut recs[s.req as usize];
             r.status = TIMED_OUT;
-            r.end = dl;
+            r.end = r.deadline;
             r.preemptions = s.preemptions;
             self.outstanding -= 1;
             *done += 1;
@@ -182,6 +194,7 @@ impl Replica {
                 let r = &mut recs[s.req as usize];
                 r.status = REJECTED;
                 r.end = now;
+                r.preemptions = s.preemptions;
                 self.outstanding -= 1;
                 *done += 1;
                 continue;
@@ -222,6 +235,19 @@ impl Replica {
         // Host-tier loads (offloaded prefix blocks, parked sequences) finish before the step runs.
         let load_ns = (out.loaded_blocks as f64 * env.load_ns_per_block) as u64;
         let mut dt = env.cost.step_ns(&shape) + load_ns;
+        // A waiting request timing out may unblock the queue behind it: a run ends there too.
+        if env.timeouts {
+            let waiting = self
+                .core
+                .waiting
+                .iter()
+                .map(|s| recs[s.req as usize].deadline);
+            let first = match env.ordered {
+                true => waiting.take(1).min(),
+                false => waiting.min(),
+            };
+            min_deadline = min_deadline.min(first.unwrap_or(SimTime::MAX));
+        }
         if let (Some(dc), Some(sp)) = (&env.draft_cost, env.spec) {
             if spec_seqs > 0 {
                 let k = sp.num_speculative_tokens as u64;
@@ -441,7 +467,7 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
         .pd_disaggregation
         .and_then(|ratio| ratio.split(dep.config.replicas))
     else {
-        let mut pool = run_pool(dep, reqs, &deadlines, opts, 0)?;
+        let mut pool = run_pool(dep, reqs, &deadlines, opts, Role::Whole)?;
         let recs = std::mem::take(&mut pool.recs);
         return Ok(build_report(dep, opts, reqs, &recs, &[pool]));
     };
@@ -455,15 +481,8 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
     };
     let (prefill, decode) = (pool_of(p), pool_of(d));
     // Prefill instances compute each prompt and its first token (vLLM's P/D proxy sends them the
-    // request with max_tokens = 1).
-    let prompts: Vec<TraceRequest> = reqs
-        .iter()
-        .map(|r| TraceRequest {
-            output_tokens: 1,
-            ..r.clone()
-        })
-        .collect();
-    let first = run_pool(&prefill, &prompts, &deadlines, opts, 0)?;
+    // request with max_tokens = 1); a request the decode side could never hold is refused up front.
+    let first = run_pool(&prefill, reqs, &deadlines, opts, Role::Prefill(&decode))?;
     // Decode instances receive the whole request once its KV has arrived: they load the prompt's KV
     // instead of computing it, recompute the last prompt token and generate from there.
     let mut handed: Vec<(usize, TraceRequest)> = reqs
@@ -483,7 +502,7 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
     handed.sort_by(|a, b| a.1.arrival_s.total_cmp(&b.1.arrival_s));
     let (origin, second): (Vec<usize>, Vec<TraceRequest>) = handed.into_iter().unzip();
     let second_deadlines: Vec<SimTime> = origin.iter().map(|&i| deadlines[i]).collect();
-    let mut then = run_pool(&decode, &second, &second_deadlines, opts, p)?;
+    let mut then = run_pool(&decode, &second, &second_deadlines, opts, Role::Decode(p))?;
     let mut recs = first.recs.clone();
     for (j, &i) in origin.iter().enumerate() {
         let (a, b) = (&mut recs[i], &then.recs[j]);
@@ -499,8 +518,24 @@ pub fn simulate(dep: &Deployment, trace: &Trace, opts: &SimOptions) -> Result<Si
     Ok(build_report(dep, opts, reqs, &recs, &[first, then]))
 }
 
+/// What a pool of replicas does with its requests.
+#[derive(Clone, Copy)]
+enum Role<'a> {
+    /// Prefill and decode: an aggregated deployment.
+    Whole,
+    /// Prefill only, for the decode pool of this deployment: each request ends with its first token.
+    Prefill(&'a Deployment),
+    /// Decode only, on replicas numbered from this one; prompts arrive computed.
+    Decode(u32),
+}
+
 /// One pool of replicas after a run: what happened to each request, and the replicas' counters.
 struct Pool {
+    /// Its output tokens are the requests' (a prefill pool's first tokens are recomputed by the
+    /// decode pool, which emits them).
+    counts_output: bool,
+    /// Its prefix-cache lookups are the requests' (a decode pool's prompts arrive computed).
+    counts_prefix_cache: bool,
     recs: Vec<ReqRec>,
     replicas: Vec<Replica>,
     capacity: u64,
@@ -528,18 +563,21 @@ fn scheduler(dep: &Deployment) -> Box<dyn Scheduler> {
     }
 }
 
-/// Replays `reqs` (sorted by arrival) on the replicas of `dep`; replica `i` draws from the stream
-/// `(run seed, scenario, first_replica + i)`.
+/// Replays `reqs` (sorted by arrival) on the replicas of `dep` in `role`; replica `i` draws from the
+/// stream `(run seed, scenario, first replica + i)`.
 fn run_pool(
     dep: &Deployment,
     reqs: &[TraceRequest],
     deadlines: &[SimTime],
     opts: &SimOptions,
-    first_replica: u32,
+    role: Role,
 ) -> Result<Pool> {
+    let first_replica = match role {
+        Role::Decode(first) => first,
+        _ => 0,
+    };
     let seed = opts.seed ^ hash64(opts.scenario_id);
     let e = &dep.config;
-    let max_model_len = dep.max_model_len();
     let capacity = dep.num_gpu_blocks()?;
     let spec = dep.speculation();
     let env = Env {
@@ -551,6 +589,8 @@ fn run_pool(
         },
         spec,
         timeouts: deadlines.iter().any(|&d| d != SimTime::MAX),
+        ordered: !(matches!(role, Role::Decode(_))
+            || dep.scheduler == SchedulerKind::Sglang && e.schedule_policy == SchedulePolicy::Lpm),
         load_ns_per_block: dep.host_load_s(1) * 1e9,
         block_size: e.block_size,
         prefix_caching: e.enable_prefix_caching,
@@ -571,6 +611,11 @@ fn run_pool(
         _ => u32::MAX,
     };
     let host_blocks = dep.host_blocks();
+    let prefill_only = matches!(role, Role::Prefill(_));
+    let decode_capacity = match role {
+        Role::Prefill(decode) => decode.num_gpu_blocks()?,
+        _ => capacity,
+    };
     let mut replicas: Vec<Replica> = (0..e.replicas)
         .map(|i| Replica {
             core: ReplicaCore {
@@ -651,10 +696,17 @@ fn run_pool(
             let r = &reqs[i];
             in_system += 1;
             let total = r.prompt_tokens as u64 + r.output_tokens as u64;
-            if total > max_model_len as u64
-                || blocks_for((total - 1) as u32, e.block_size) as u64 > capacity
+            let fits = |d: &Deployment, capacity: u64| {
+                total <= u64::from(d.max_model_len())
+                    && blocks_for((total - 1) as u32, d.config.block_size) as u64 <= capacity
+            };
+            let refused = !fits(dep, capacity)
                 || r.prompt_tokens - r.preloaded_tokens.min(r.prompt_tokens) > prefill_cap
-            {
+                || match role {
+                    Role::Prefill(decode) => !fits(decode, decode_capacity),
+                    _ => false,
+                };
+            if refused {
                 recs[i].status = REJECTED;
                 recs[i].end = now;
                 in_system -= 1;
@@ -682,7 +734,7 @@ fn run_pool(
             rep.outstanding += 1;
             rep.core
                 .waiting
-                .push_back(Seq::new(i as u32, r, e.block_size));
+                .push_back(Seq::new(i as u32, r, e.block_size, prefill_only));
             let before = done;
             if !rep.busy {
                 if let Some(end) = rep.start(now, &env, &mut recs, &mut done) {
@@ -696,6 +748,8 @@ fn run_pool(
     }
 
     Ok(Pool {
+        counts_output: !prefill_only,
+        counts_prefix_cache: !matches!(role, Role::Decode(_)),
         recs,
         replicas,
         capacity,
@@ -811,8 +865,20 @@ fn build_report(
     let e2e_p = Percentiles::from_values(&mut e2e);
     let per_s = |x: f64| if makespan > 0.0 { x / makespan } else { 0.0 };
     let sum = |f: &dyn Fn(&Replica) -> f64| replicas.iter().map(|r| f(r)).sum::<f64>();
+    let sum_where = |keep: fn(&Pool) -> bool, f: fn(&Replica) -> u64| -> u64 {
+        pools
+            .iter()
+            .filter(|p| keep(p))
+            .flat_map(|p| &p.replicas)
+            .map(f)
+            .sum()
+    };
+    let generated = sum_where(|p| p.counts_output, |r| r.generated);
+    let (hits, queries) = (
+        sum_where(|p| p.counts_prefix_cache, |r| r.hit_tokens),
+        sum_where(|p| p.counts_prefix_cache, |r| r.query_tokens),
+    );
     let busy = sum(&|r| r.busy_ns as f64);
-    let queries = sum(&|r| r.query_tokens as f64);
     let gpu_seconds = f64::from(dep.config.gpus()) * makespan;
     let peak = replicas.iter().map(|r| r.peak_used).max().unwrap_or(0);
     SimReport {
@@ -826,7 +892,7 @@ fn build_report(
         tpot_ms: tpot_p,
         e2e_ms: e2e_p,
         input_tokens_per_s: per_s(input_tokens as f64),
-        output_tokens_per_s: per_s(sum(&|r| r.generated as f64)),
+        output_tokens_per_s: per_s(generated as f64),
         goodput_rps: per_s(good as f64),
         goodput_fraction: if n > 0 { good as f64 / n as f64 } else { 0.0 },
         slo_met: ttft_p.p95 <= opts.slo.p95_ttft_ms && tpot_p.p95 <= opts.slo.p95_tpot_ms,
@@ -844,8 +910,8 @@ fn build_report(
         max_kv_utilization: peak_share,
         kv_blocks_per_replica: capacity,
         preemptions: replicas.iter().map(|r| r.preemptions).sum(),
-        prefix_cache_hit_rate: if queries > 0.0 {
-            sum(&|r| r.hit_tokens as f64) / queries
+        prefix_cache_hit_rate: if queries > 0 {
+            hits as f64 / queries as f64
         } else {
             0.0
         },
@@ -857,10 +923,13 @@ fn build_report(
         },
         steps: replicas.iter().map(|r| r.steps).sum(),
         fast_forwarded_steps: replicas.iter().map(|r| r.ff_steps).sum(),
-        generated_tokens: replicas.iter().map(|r| r.generated).sum(),
+        generated_tokens: generated,
         prefill_tokens: replicas.iter().map(|r| r.prefill_tokens).sum(),
         host_loaded_blocks: replicas.iter().map(|r| r.loaded_blocks).sum(),
-        leaked_blocks: replicas.iter().map(|r| r.core.kv.used()).sum(),
+        leaked_blocks: replicas
+            .iter()
+            .map(|r| r.core.kv.used() + r.core.kv.host.parked())
+            .sum(),
         peak_blocks_used: peak,
         gpu_seconds,
         cost_usd: gpu_seconds / 3600.0 * dep.price_per_gpu_hour,

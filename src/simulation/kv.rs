@@ -94,6 +94,11 @@ impl HostTier {
         self.capacity
     }
 
+    /// Blocks parked by sequences still waiting.
+    pub fn parked(&self) -> u64 {
+        self.parked
+    }
+
     /// Drops least recently used cached blocks until `n` more blocks fit; false if they cannot.
     fn make_room(&mut self, n: u64) -> bool {
         if n > self.capacity.saturating_sub(self.parked) {

@@ -117,7 +117,7 @@ pub struct SimReport {
     pub prefill_tokens: u64,
     /// KV blocks loaded from the host tier (offloaded prefix blocks and parked sequences).
     pub host_loaded_blocks: u64,
-    /// KV blocks still held at the end (must be 0).
+    /// KV blocks still held at the end, in GPU memory or parked in the host tier (must be 0).
     pub leaked_blocks: u64,
     /// Max over the run of blocks in use on one replica (never exceeds `kv_blocks_per_replica`).
     pub peak_blocks_used: u64,

@@ -484,3 +484,36 @@ async fn every_engine_runs_end_to_end_and_disaggregation_wins_where_planted() {
     let sglang = snippet("sglang-chat", "sglang.sh");
     assert!(sglang.contains("sglang.launch_server"), "{sglang}");
 }
+
+/// Without chunked context, a request preempted under MAX_UTILIZATION comes back longer than the
+/// token budget (its prompt plus what it generated) and is still served, not refused.
+#[test]
+fn preempted_requests_past_an_unchunked_budget_are_served() {
+    let t = Trace::poisson(20, 1e6, 3, |_| (2000, 2000));
+    let mut d = llama8b_h100(SchedulerKind::Trtllm, 1);
+    d.engine.num_gpu_blocks_override = Some(2000);
+    d.config.capacity_scheduler_policy = CapacityPolicy::MaxUtilization;
+    d.config.enable_chunked_prefill = false;
+    d.config.max_num_batched_tokens = 2048;
+    let r = simulate(&d, &t, &opts()).unwrap();
+    assert!(r.preemptions > 0);
+    assert_eq!((r.finished, r.rejected), (20, 0));
+}
+
+/// A request the decode instances could never hold is refused before it is prefilled.
+#[test]
+fn disaggregation_refuses_what_the_decode_side_cannot_hold() {
+    let c = Catalog::bundled().unwrap();
+    let t = trace(&[(0.0, 1000, 20), (0.001, 1000, 40_000)]);
+    let mut d = llama8b_h100(SchedulerKind::VllmV1, 2);
+    d.engine.num_gpu_blocks_override = Some(1000);
+    d.config.pd_disaggregation = Some("1:1".parse().unwrap());
+    d.kv_link = Some(c.network(None).unwrap().clone());
+    let r = simulate(&d, &t, &opts()).unwrap();
+    assert_eq!((r.finished, r.rejected), (1, 1));
+    assert_eq!(per_request(&r)[1].replica, u32::MAX);
+    assert_eq!(
+        r.generated_tokens, 20,
+        "the prefill pool's first tokens are not counted twice"
+    );
+}

@@ -365,20 +365,36 @@ fn fast_forward_is_exact() {
         SchedulerKind::Tgi,
         SchedulerKind::Sglang,
     ];
-    for (kind, (blocks, replicas, timeout)) in schedulers.into_iter().flat_map(|kind| {
+    let cases = schedulers.into_iter().flat_map(|kind| {
         [
             (None, 1, None),
             (Some(500), 2, None),
             (Some(400), 1, Some(20.0)),
         ]
-        .map(|case| (kind, case))
-    }) {
+        .map(|(blocks, replicas, timeout)| (kind, blocks, replicas, timeout, ""))
+    });
+    // SGLang's lpm reorders its queue; a 2:1 prefill/decode split hands requests over in the order
+    // their KV arrives: neither queue is in deadline order.
+    let unordered = [
+        (SchedulerKind::Sglang, Some(400), 1, Some(20.0), "lpm"),
+        (SchedulerKind::VllmV1, Some(600), 3, Some(3.0), "2:1"),
+        (SchedulerKind::Sglang, Some(600), 3, Some(3.0), "2:1"),
+    ];
+    for (kind, blocks, replicas, timeout, variant) in cases.chain(unordered) {
         let mut d = h100_llama3_8b(replicas);
         d.scheduler = kind;
         // Parked preemptions and offloaded prefix hits end runs too.
         d.config.kv_offload_gib = if blocks.is_some() { 0.5 } else { 0.0 };
         d.engine.num_gpu_blocks_override = blocks;
         d.config.max_num_batched_tokens = 1024;
+        match variant {
+            "lpm" => d.config.schedule_policy = tunelake::knobs::SchedulePolicy::Lpm,
+            "" => {}
+            ratio => {
+                d.config.pd_disaggregation = Some(ratio.parse().unwrap());
+                d.kv_link = Some(Catalog::bundled().unwrap().network(None).unwrap().clone());
+            }
+        }
         let mut o = opts();
         o.keep_per_request = true;
         o.request_timeout_s = timeout;
@@ -393,7 +409,7 @@ fn fast_forward_is_exact() {
             fast.steps
         );
         println!(
-            "{kind:?}, blocks {blocks:?}: {} of {} steps fast-forwarded, {} preemptions, {} timed out",
+            "{kind:?} {variant}, blocks {blocks:?}: {} of {} steps fast-forwarded, {} preemptions, {} timed out",
             fast.fast_forwarded_steps, fast.steps, fast.preemptions, fast.timed_out
         );
         // KV utilisation inside a run is integrated with the trapezoid rule: compare it loosely.

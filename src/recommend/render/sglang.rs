@@ -16,11 +16,6 @@ pub struct Sglang;
 impl Sglang {
     fn apply(c: &mut CommandLine, config: &ServingConfig, base: Option<&ServingConfig>) {
         let differs = |knob: Knob| differs(config, base, knob);
-        let chunk = if config.enable_chunked_prefill {
-            config.max_num_batched_tokens.to_string()
-        } else {
-            "-1".to_string()
-        };
         let settings = [
             (
                 Knob::TensorParallelSize,
@@ -48,8 +43,11 @@ impl Sglang {
                 c.set(flags, &value);
             }
         }
-        if differs(Knob::MaxNumBatchedTokens) || differs(Knob::EnableChunkedPrefill) {
-            c.set(&["--chunked-prefill-size"], &chunk);
+        if differs(Knob::MaxNumBatchedTokens) {
+            c.set(
+                &["--chunked-prefill-size"],
+                &config.max_num_batched_tokens.to_string(),
+            );
         }
         if differs(Knob::EnablePrefixCaching) {
             c.remove(&["--disable-radix-cache"], false);

@@ -152,15 +152,20 @@ impl Scheduler for Continuous {
                     break;
                 };
                 let mut num_new = lim.cap_long_prefill(c.remaining());
-                if !lim.chunked_prefill && num_new > budget {
+                // A recomputed (preempted) request is let past an unchunked budget: its prompt
+                // fitted once, and it has grown by what it generated.
+                let whole = !lim.chunked_prefill && core.waiting[0].preemptions > 0;
+                if !lim.chunked_prefill && num_new > budget && !whole {
                     break;
                 }
-                num_new = self.chunk(num_new, budget);
+                if !whole {
+                    num_new = self.chunk(num_new, budget);
+                }
                 if num_new == 0 || !self.fits(core, &c, num_new, &mut available) {
                     break;
                 }
                 admit(core, trace, &c, num_new, &mut out, on_admit);
-                budget -= num_new;
+                budget = budget.saturating_sub(num_new);
             }
             out.scheduled = core.running.len();
             out.steady = true;

@@ -54,11 +54,13 @@ pub struct Seq {
 }
 
 impl Seq {
-    pub fn new(req: u32, r: &TraceRequest, block_size: u32) -> Seq {
+    /// The sequence of trace request `req`; `prefill_only` ends it with its first token (a prefill
+    /// instance of a disaggregated deployment).
+    pub fn new(req: u32, r: &TraceRequest, block_size: u32, prefill_only: bool) -> Seq {
         Seq {
             req,
             prompt: r.prompt_tokens,
-            output: r.output_tokens,
+            output: if prefill_only { 1 } else { r.output_tokens },
             generated: 0,
             computed: 0,
             cached_blocks: 0,
@@ -202,6 +204,8 @@ pub fn preempt(kv: &mut KvCache, s: &mut Seq, trace: &[TraceRequest], block_size
     let tokens = s.computed;
     release_seq(kv, s, trace);
     s.preemptions += 1;
+    // KV another instance sent is gone too: it is recomputed, unless parked.
+    s.preloaded = 0;
     if kv.host.park(blocks_for(tokens, block_size) as u64) {
         s.parked = tokens;
     }

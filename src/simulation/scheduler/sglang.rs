@@ -41,14 +41,18 @@ pub enum SglangPolicy {
 #[derive(Debug, Clone)]
 pub struct Sglang {
     pub policy: SglangPolicy,
-    new_token_ratio: f64,
+    /// The ratio at its last reset, and the decode steps since: counted, so a fast-forwarded run
+    /// and the same steps taken one by one give the same ratio to the bit.
+    ratio_base: f64,
+    steps_since: u64,
 }
 
 impl Sglang {
     pub fn new(policy: SglangPolicy) -> Sglang {
         Sglang {
             policy,
-            new_token_ratio: INIT_NEW_TOKEN_RATIO,
+            ratio_base: INIT_NEW_TOKEN_RATIO,
+            steps_since: 0,
         }
     }
 
@@ -57,10 +61,30 @@ impl Sglang {
         INIT_NEW_TOKEN_RATIO * (1.0 - MIN_NEW_TOKEN_RATIO_FACTOR) / NEW_TOKEN_RATIO_DECAY_STEPS
     }
 
-    fn decay(&mut self, steps: u32) {
+    /// The new-token ratio now.
+    fn ratio(&self) -> f64 {
         let min = INIT_NEW_TOKEN_RATIO * MIN_NEW_TOKEN_RATIO_FACTOR;
-        self.new_token_ratio =
-            (self.new_token_ratio - Self::decay_step() * f64::from(steps)).max(min);
+        (self.ratio_base - Self::decay_step() * self.steps_since as f64).max(min)
+    }
+
+    fn reset(&mut self, ratio: f64) {
+        self.ratio_base = ratio;
+        self.steps_since = 0;
+    }
+
+    fn decay(&mut self, steps: u32) {
+        self.steps_since += u64::from(steps);
+    }
+
+    /// Blocks admitting `s` (candidate `c`) is expected to take: its prompt's blocks beyond the GPU
+    /// hits, its remaining output (clipped) and the evictable hits it pins.
+    fn expected_blocks(s: &super::Seq, c: &super::Candidate, block_size: u32) -> u64 {
+        c.need(c.remaining(), block_size)
+            + blocks_for(
+                (s.output - s.generated).min(CLIP_MAX_NEW_TOKENS),
+                block_size,
+            ) as u64
+            + c.evictable as u64
     }
 
     /// Decode steps that certainly pass before a waiting request can be admitted (0: none can be
@@ -77,29 +101,20 @@ impl Sglang {
         let room = core.kv.num_free() as f64 - self.expected_growth(core) as f64;
         let lpm = self.policy == SglangPolicy::Lpm && core.waiting.len() <= LPM_MAX_QUEUE;
         let shown = if lpm { core.waiting.len() } else { 1 };
-        // A prefix block moving from the GPU to the host tier lowers what admission counts.
-        let host = core.kv.host.capacity() > 0;
         let least = core
             .waiting
             .iter()
             .take(shown)
-            .map(|s| {
-                let c = candidate(core, s, trace);
-                let evictable = if host { 0 } else { c.evictable };
-                blocks_for(c.remaining(), lim.block_size)
-                    + blocks_for(s.output.min(CLIP_MAX_NEW_TOKENS), lim.block_size)
-                    + evictable
-            })
+            .map(|s| Self::expected_blocks(s, &candidate(core, s, trace), lim.block_size))
             .min()
-            .map_or(f64::INFINITY, f64::from);
+            .map_or(f64::INFINITY, |b| b as f64);
         let expected_output: f64 = core
             .running
             .iter()
             .map(|s| f64::from((s.output - s.generated).min(CLIP_MAX_NEW_TOKENS)))
             .sum();
-        let growth = (core.running.len() as f64 * self.new_token_ratio
-            + expected_output * Self::decay_step())
-            / bs;
+        let growth =
+            (core.running.len() as f64 * self.ratio() + expected_output * Self::decay_step()) / bs;
         let gap = least - room;
         if gap <= 0.0 {
             1
@@ -117,7 +132,7 @@ impl Sglang {
             .iter()
             .map(|s| f64::from((s.output - s.generated).min(CLIP_MAX_NEW_TOKENS)))
             .sum();
-        (tokens * self.new_token_ratio / f64::from(core.limits.block_size)).ceil() as u64
+        (tokens * self.ratio() / f64::from(core.limits.block_size)).ceil() as u64
     }
 
     /// Schedules a prefill batch (chunked prefills in progress, then admissions); false if empty.
@@ -154,9 +169,11 @@ impl Sglang {
             && (2..=LPM_MAX_QUEUE).contains(&core.waiting.len())
         {
             let mut queue = std::mem::take(&mut core.waiting);
-            queue
-                .make_contiguous()
-                .sort_by_cached_key(|s| std::cmp::Reverse(candidate(core, s, trace).gpu_hit));
+            // Ties in arrival order: the order is a function of the cache alone, however many
+            // steps passed since the last sort.
+            queue.make_contiguous().sort_by_cached_key(|s| {
+                (std::cmp::Reverse(candidate(core, s, trace).gpu_hit), s.req)
+            });
             core.waiting = queue;
         }
         let mut room = core
@@ -167,20 +184,20 @@ impl Sglang {
             let Some(s) = core.waiting.front() else { break };
             let c = candidate(core, s, trace);
             let extend = c.remaining();
-            if !lim.chunked_prefill && extend > budget {
+            // A recomputed (preempted) request is let past an unchunked budget, as SGLang does.
+            let whole = !lim.chunked_prefill && s.preemptions > 0;
+            if !lim.chunked_prefill && extend > budget && !whole {
                 break;
             }
-            let num_new = extend.min(budget);
-            let expected = blocks_for(extend, bs) as u64
-                + blocks_for(s.output.min(CLIP_MAX_NEW_TOKENS), bs) as u64
-                + c.evictable as u64;
+            let num_new = if whole { extend } else { extend.min(budget) };
+            let expected = Self::expected_blocks(s, &c, bs);
             let need = c.need(num_new, bs) + c.evictable as u64;
             if expected + 1 > room || need > core.kv.num_free() {
                 break;
             }
             room -= expected;
             admit(core, trace, &c, num_new, out, on_admit);
-            budget -= num_new;
+            budget = budget.saturating_sub(num_new);
             scheduled += 1;
         }
         if scheduled > 0 {
@@ -222,7 +239,7 @@ impl Sglang {
             let generated: u64 = core.running.iter().map(|s| u64::from(s.generated)).sum();
             let asked: u64 = core.running.iter().map(|s| u64::from(s.output)).sum();
             let left = core.running.len() as u64 * u64::from(RETRACT_DECODE_STEPS);
-            self.new_token_ratio = ((generated + left) as f64 / (asked + 1) as f64).min(1.0);
+            self.reset(((generated + left) as f64 / (asked + 1) as f64).min(1.0));
         } else {
             self.decay(1);
         }
@@ -249,7 +266,7 @@ impl Scheduler for Sglang {
     ) -> SchedOutcome {
         let mut out = SchedOutcome::default();
         if core.running.is_empty() && core.waiting.is_empty() {
-            self.new_token_ratio = INIT_NEW_TOKEN_RATIO;
+            self.reset(INIT_NEW_TOKEN_RATIO);
             return out;
         }
         if !self.prefill(core, trace, &mut out, on_admit) {
