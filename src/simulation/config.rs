@@ -245,7 +245,6 @@ impl Deployment {
             return Ok(n);
         }
         let tp = self.config.tensor_parallel_size.max(1) as f64;
-        let kv_shards = self.model.kv_shards(self.config.tensor_parallel_size);
         // A speculative draft model lives on the same GPUs, sharded the same way.
         let dtype = self.engine.dtype;
         let weights = (self.model.weight_bytes(self.quantization(), dtype)
@@ -257,8 +256,7 @@ impl Deployment {
         let reserve = self.step_model.activation_reserve_bytes();
         let avail =
             self.gpu.memory_bytes() * self.config.gpu_memory_utilization - weights - reserve;
-        let per_block = self.block_bytes_total() / kv_shards;
-        let blocks = (avail / per_block).floor();
+        let blocks = (avail / self.block_bytes_per_gpu()).floor();
         if blocks < 1.0 {
             return Err(Error::Simulation(format!(
                 "{} does not fit on {} × {} with gpu_memory_utilization {}: no memory left for the KV cache",

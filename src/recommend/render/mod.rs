@@ -201,6 +201,25 @@ impl CommandLine {
         }
     }
 
+    /// Serves `after`'s weights where the command serves `before`'s: the checkpoint swapped, the
+    /// weight-format flag (`flags`) removed, then set to `at_load` when the engine quantizes at load.
+    fn serve_weights(
+        &mut self,
+        supply: &Supply,
+        (before, after): (&ServingConfig, &ServingConfig),
+        flags: &[&str],
+        at_load: Option<&str>,
+    ) {
+        if !differs(after, Some(before), Knob::Quantization) {
+            return;
+        }
+        self.swap_checkpoint(supply, before, after);
+        self.remove(flags, true);
+        if let Some(value) = at_load {
+            self.set(flags, value);
+        }
+    }
+
     /// One token per line after the program and its positional arguments, joined by `\`.
     fn pretty(&self) -> String {
         let mut out = String::new();
@@ -233,6 +252,26 @@ fn quantizes_at_load(supply: &Supply, config: &ServingConfig) -> Option<Quantiza
 /// Single-quotes `text` for a POSIX shell.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Writes every knob of a configuration that differs from a base (all of them without one) on a
+/// launch command: each command-line renderer's own.
+type Apply = fn(&mut CommandLine, &ServingConfig, Option<&ServingConfig>);
+
+/// The supply's launch command, or `program` followed by the model with `before`'s settings.
+fn launch_command(
+    supply: &Supply,
+    program: &[&str],
+    before: &ServingConfig,
+    apply: Apply,
+) -> CommandLine {
+    if let Some(text) = &supply.config.launch_command {
+        return CommandLine::parse(text);
+    }
+    let mut c = CommandLine(program.iter().map(|t| t.to_string()).collect());
+    c.0.push(supply.model.clone());
+    apply(&mut c, before, None);
+    c
 }
 
 /// Appends to a launch script how a disaggregated configuration runs: which instances prefill,

@@ -6,7 +6,8 @@
 //! hierarchical cache, sized per TP rank.
 
 use super::{
-    CommandLine, Renderer, SnippetFile, Target, differs, launch_script, quantizes_at_load,
+    CommandLine, Renderer, SnippetFile, Target, differs, launch_command, launch_script,
+    quantizes_at_load,
 };
 use crate::config::Engine;
 use crate::knobs::{Knob, KvCacheDtype, ServingConfig};
@@ -113,28 +114,20 @@ impl Renderer for Sglang {
         after: &ServingConfig,
     ) -> Vec<SnippetFile> {
         let supply = target.supply;
-        let old = match &supply.config.launch_command {
-            Some(text) => CommandLine::parse(text),
-            None => {
-                let mut c = CommandLine(
-                    ["python", "-m", "sglang.launch_server", "--model-path"]
-                        .map(String::from)
-                        .to_vec(),
-                );
-                c.0.push(supply.model.clone());
-                Self::apply(&mut c, before, None);
-                c
-            }
-        };
+        let old = launch_command(
+            supply,
+            &["python", "-m", "sglang.launch_server", "--model-path"],
+            before,
+            Self::apply,
+        );
         let mut new = old.clone();
         Self::apply(&mut new, after, Some(before));
-        if differs(after, Some(before), Knob::Quantization) {
-            new.swap_checkpoint(supply, before, after);
-            new.remove(&["--quantization"], true);
-            if let Some(q) = quantizes_at_load(supply, after) {
-                new.set(&["--quantization"], q.name());
-            }
-        }
+        new.serve_weights(
+            supply,
+            (before, after),
+            &["--quantization"],
+            quantizes_at_load(supply, after).map(|q| q.name()),
+        );
         let mut script = launch_script(
             "sglang.sh",
             "SGLang server command (sglang.launch_server flags)",

@@ -5,7 +5,8 @@
 //! with a separate draft model, so the search leaves those knobs alone for TGI supplies.
 
 use super::{
-    CommandLine, Renderer, SnippetFile, Target, differs, launch_script, quantizes_at_load,
+    CommandLine, Renderer, SnippetFile, Target, differs, launch_command, launch_script,
+    quantizes_at_load,
 };
 use crate::catalog::Quantization;
 use crate::config::Engine;
@@ -69,29 +70,24 @@ impl Renderer for Tgi {
         after: &ServingConfig,
     ) -> Vec<SnippetFile> {
         let supply = target.supply;
-        let old = match &supply.config.launch_command {
-            Some(text) => CommandLine::parse(text),
-            None => {
-                let mut c = CommandLine(vec![
-                    "text-generation-launcher".into(),
-                    "--model-id".into(),
-                    supply.model.clone(),
-                ]);
-                Self::apply(&mut c, before, None);
-                c
-            }
-        };
+        let old = launch_command(
+            supply,
+            &["text-generation-launcher", "--model-id"],
+            before,
+            Self::apply,
+        );
         let mut new = old.clone();
         Self::apply(&mut new, after, Some(before));
-        if differs(after, Some(before), Knob::Quantization) {
-            new.swap_checkpoint(supply, before, after);
-            new.remove(&["--quantize"], true);
-            // TGI reads a quantized checkpoint's format from its config; it quantizes to FP8 at
-            // load only when told to.
-            if let Some(Quantization::Fp8) = quantizes_at_load(supply, after) {
-                new.set(&["--quantize"], "fp8");
-            }
-        }
+        // TGI reads a quantized checkpoint's format from its config; it quantizes to FP8 at load
+        // only when told to.
+        new.serve_weights(
+            supply,
+            (before, after),
+            &["--quantize"],
+            quantizes_at_load(supply, after)
+                .filter(|&q| q == Quantization::Fp8)
+                .map(|_| "fp8"),
+        );
         vec![launch_script(
             "tgi.sh",
             "TGI launcher command (text-generation-launcher v3.3 flags)",

@@ -8,11 +8,10 @@
 use serde_json::json;
 
 use super::{
-    CommandLine, Renderer, SnippetFile, Target, differs, kv_dtype_name, launch_script,
-    note_disaggregation, quantizes_at_load, shell_quote,
+    CommandLine, Renderer, SnippetFile, Target, differs, kv_dtype_name, launch_command,
+    launch_script, note_disaggregation, quantizes_at_load, shell_quote,
 };
 use crate::config::Engine;
-use crate::config::Supply;
 use crate::knobs::{Knob, ServingConfig};
 
 pub struct Vllm;
@@ -56,16 +55,6 @@ impl Vllm {
             "--speculative-config".to_string(),
             shell_quote(&value.to_string()),
         ]);
-    }
-
-    /// The supply's command, or one naming the model and its current settings.
-    fn command(supply: &Supply, before: &ServingConfig) -> CommandLine {
-        if let Some(text) = &supply.config.launch_command {
-            return CommandLine::parse(text);
-        }
-        let mut c = CommandLine(vec!["vllm".into(), "serve".into(), supply.model.clone()]);
-        Self::apply(&mut c, before, None);
-        c
     }
 
     /// Writes every knob of `config` that differs from `base` (all of them when `base` is None).
@@ -188,17 +177,16 @@ impl Renderer for Vllm {
         after: &ServingConfig,
     ) -> Vec<SnippetFile> {
         let supply = target.supply;
-        let old = Self::command(supply, before);
+        let old = launch_command(supply, &["vllm", "serve"], before, Self::apply);
         let mut new = old.clone();
         Self::migrate(&mut new);
         Self::apply(&mut new, after, Some(before));
-        if differs(after, Some(before), Knob::Quantization) {
-            new.swap_checkpoint(supply, before, after);
-            new.remove(&["--quantization", "-q"], true);
-            if let Some(q) = quantizes_at_load(supply, after) {
-                new.set(&["--quantization", "-q"], q.name());
-            }
-        }
+        new.serve_weights(
+            supply,
+            (before, after),
+            &["--quantization", "-q"],
+            quantizes_at_load(supply, after).map(|q| q.name()),
+        );
         let mut script = launch_script(
             "vllm.sh",
             "vLLM launch command (flags as vLLM 0.33 spells them)",

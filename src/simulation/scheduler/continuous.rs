@@ -146,7 +146,11 @@ impl Scheduler for Continuous {
         out.scheduled = i;
 
         if out.preempted == 0 && all_running {
-            let mut available = core.kv.num_free().saturating_sub(reserved_blocks(core));
+            // What reserving admission may still promise (summed only where it is used).
+            let mut available = match self.admission {
+                Admission::Reserve => core.kv.num_free().saturating_sub(reserved_blocks(core)),
+                Admission::Optimistic => 0,
+            };
             while budget > 0 && (core.running.len() as u32) < lim.max_num_seqs {
                 let Some(c) = front_candidate(core, trace) else {
                     break;

@@ -321,6 +321,24 @@ pub fn admit(
     core.running.push(s);
 }
 
+/// Blocks one more token of `s` takes.
+pub fn decode_blocks(s: &Seq, block_size: u32) -> u64 {
+    blocks_for(s.computed + 1, block_size).saturating_sub(s.blocks()) as u64
+}
+
+/// Schedules one token of every running sequence (the caller checked the blocks fit).
+pub fn decode_all(core: &mut ReplicaCore) {
+    let bs = core.limits.block_size;
+    let mut need = 0;
+    for s in &mut core.running {
+        let more = decode_blocks(s, bs);
+        s.anon_blocks += more as u32;
+        s.sched = 1;
+        need += more;
+    }
+    core.kv.allocate(need);
+}
+
 /// Blocks every running sequence still needs to finish without preemption (what engines that
 /// reserve KV up front hold back from admission).
 pub fn reserved_blocks(core: &ReplicaCore) -> u64 {

@@ -19,7 +19,10 @@
 //! - The radix cache is modelled by the block-hash prefix cache at the block size's granularity
 //!   (SGLang matches single tokens; a hit loses less than one block).
 
-use super::{ReplicaCore, SchedOutcome, Scheduler, admit, blocks_for, candidate, preempt};
+use super::{
+    ReplicaCore, SchedOutcome, Scheduler, admit, blocks_for, candidate, decode_all, decode_blocks,
+    preempt,
+};
 use crate::simulation::trace::TraceRequest;
 
 const INIT_NEW_TOKEN_RATIO: f64 = 0.7;
@@ -215,8 +218,7 @@ impl Sglang {
             true => 0,
             false => self.quiet_steps(core, trace),
         };
-        let more =
-            |s: &super::Seq| blocks_for(s.computed + 1, bs).saturating_sub(s.blocks()) as u64;
+        let more = |s: &super::Seq| decode_blocks(s, bs);
         while !core.running.is_empty()
             && core.running.iter().map(more).sum::<u64>() > core.kv.num_free()
         {
@@ -243,14 +245,7 @@ impl Sglang {
         } else {
             self.decay(1);
         }
-        let mut need = 0;
-        for s in &mut core.running {
-            let m = more(s);
-            s.anon_blocks += m as u32;
-            s.sched = 1;
-            need += m;
-        }
-        core.kv.allocate(need);
+        decode_all(core);
         out.scheduled = core.running.len();
         out.steady = out.preempted == 0 && (core.waiting.is_empty() || quiet != 1);
         out.max_run = quiet;

@@ -13,7 +13,7 @@
 //! TGI 3's prefill chunking, which some attention backends add (the running batch then decodes inside
 //! the new batch's prefill and the ratio is ignored), is not modelled.
 
-use super::{ReplicaCore, SchedOutcome, Scheduler, admit, blocks_for, candidate, reserved_blocks};
+use super::{ReplicaCore, SchedOutcome, Scheduler, admit, candidate, decode_all, reserved_blocks};
 use crate::simulation::trace::TraceRequest;
 
 /// TGI's `--max-waiting-tokens` default: decode steps after which any waiting request is taken.
@@ -92,15 +92,8 @@ impl Scheduler for Tgi {
                 return out;
             }
         }
-        let bs = core.limits.block_size;
-        let mut need = 0;
-        for s in &mut core.running {
-            let more = blocks_for(s.computed + 1, bs).saturating_sub(s.blocks());
-            s.anon_blocks += more;
-            s.sched = 1;
-            need += more as u64;
-        }
-        core.kv.allocate(need);
+        // Whole requests are reserved: the decode always fits.
+        decode_all(core);
         self.waiting_tokens += 1;
         out.scheduled = core.running.len();
         // Decodes change nothing the waiting queue is judged on but the step counter: a batch too
