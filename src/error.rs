@@ -113,13 +113,33 @@ pub enum Error {
     #[error("cannot listen on {address}: {message}")]
     Listen { address: String, message: String },
 
+    /// Another process holds the run id's lock (see `sinks::lock`).
+    #[error(
+        "run {run_id} is already running ({owner}; its lock expires at {expires_at} unless renewed): \
+         not started"
+    )]
+    RunLocked {
+        run_id: String,
+        owner: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// Backfilled days left undone only because other processes held their locks.
+    #[error("runs {} are held by other processes: try again later", .run_ids.join(", "))]
+    DaysLocked { run_ids: Vec<String> },
+
     /// A broken invariant: tunelake's own fault, not the user's input.
     #[error("internal error (a bug in tunelake, please report it): {0}")]
     Internal(String),
 }
 
+/// Exit code of a run refused because another holds its lock: EX_TEMPFAIL of `sysexits.h`, "try
+/// again later", so schedulers can tell it from a failed run (1) and a bad configuration (2).
+pub const EXIT_LOCKED: u8 = 75;
+
 impl Error {
-    /// Exit code for the CLI: 2 for what the user must fix in the invocation or config, 1 for a failed run.
+    /// Exit code for the CLI: 2 for what the user must fix in the invocation or config,
+    /// [`EXIT_LOCKED`] for a run id another process is running, 1 for a failed run.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. }
@@ -129,6 +149,7 @@ impl Error {
             | Error::ModelConfig { .. }
             | Error::Keys { .. }
             | Error::Listen { .. } => 2,
+            Error::RunLocked { .. } | Error::DaysLocked { .. } => EXIT_LOCKED,
             _ => 1,
         }
     }

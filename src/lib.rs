@@ -2,6 +2,7 @@
 //! recommendations. The stages run in the order of [`pipeline`]: ingest → features → workloads →
 //! calibration → simulation → search → recommend → sinks.
 
+pub mod backfill;
 pub mod calibration;
 pub mod catalog;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The `tunelake` command: a thin layer over the library (the subcommands are in `cli/`). Exit
-//! codes: 0 success, 1 the run failed, 2 bad usage or configuration.
+//! codes: 0 success, 1 the run failed, 2 bad usage or configuration, 75 the run id is locked by
+//! another process (try again later).
 
 mod cli;
 

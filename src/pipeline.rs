@@ -23,6 +23,7 @@ use crate::recommend::{self, Status, SupplyRecommendation};
 use crate::search::{self, SearchInput, SearchResult, Strategy};
 use crate::simulation::{self, Deployment, SimOptions, SimReport, Slo};
 use crate::sinks::FleetResults;
+use crate::sinks::lock::{self, RunLock};
 use crate::sinks::output::{self, Artifact, RunOutputs};
 use crate::sinks::report;
 use crate::sinks::tables::{self, RunResults};
@@ -100,13 +101,32 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
 }
 
 /// [`run`] reading the lake through `lake` (the plan's lake, resolved; a test may wrap its store).
+/// The run holds its run id's lock from before ingest until after the commit, so a second run of
+/// the same id fails at once with [`Error::RunLocked`] instead of interleaving writes.
 pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Result<RunSummary> {
+    let out = Location::parse(&plan.out, plan.s3_endpoint.as_deref())?;
+    let lock = lock::acquire(&out, &plan.run_id, plan.lock_ttl).await?;
+    let result = run_locked(plan, lake, &out, &lock, progress).await;
+    // A lock that cannot be marked released still expires one TTL later; the run's own outcome is
+    // what the caller needs.
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "could not release the run lock");
+    }
+    result
+}
+
+async fn run_locked(
+    plan: &Plan,
+    lake: Location,
+    out: &Location,
+    lock: &RunLock,
+    progress: &dyn Progress,
+) -> Result<RunSummary> {
     let mut timings = Timings {
         seconds: BTreeMap::new(),
         current: None,
         progress,
     };
-    let out = Location::parse(&plan.out, plan.s3_endpoint.as_deref())?;
 
     timings.start("ingest");
     let lake = ingest_window(plan, lake).await?;
@@ -348,14 +368,16 @@ pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Res
         analysis,
     };
     let manifest = manifest(plan, &summary, &timings.seconds);
+    lock.confirm().await?;
     output::commit(
-        &out,
+        out,
         &RunOutputs {
             run_id: &plan.run_id,
             run_date: plan.window.end.date_naive(),
             tables: &tables,
             artifacts: &artifacts,
             manifest: &manifest,
+            window: plan.window,
         },
     )
     .await?;

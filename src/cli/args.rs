@@ -44,6 +44,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one analysis per day from --from to --to (inclusive), as the daily schedule would have:
+    /// the window ends at 00:00 UTC of the day and the run id is the day as YYYYMMDD.
+    ///
+    /// Days already committed are skipped unless --force; a day whose run id another process is
+    /// running is reported as locked, a failed day as failed, and the backfill goes on. Exits 0 when
+    /// every day is committed, 75 when some were locked (try again later), 1 when any failed.
+    Backfill {
+        /// Pipeline file (TOML).
+        pipeline: PathBuf,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day (inclusive), YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        /// Re-run committed days too (each replaces its earlier run).
+        #[arg(long)]
+        force: bool,
+        /// Output location, overriding the pipeline's `run.out`.
+        #[arg(long)]
+        out: Option<String>,
+        /// Skip unreadable or non-conforming Parquet files (recorded in each manifest).
+        #[arg(long)]
+        skip_bad_files: bool,
+        /// Print each day's outcome as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fit each self-hosted supply's engine model to the window's telemetry and requests, and show
     /// how well the calibrated simulator reproduces that window (the backtest), without writing
     /// anything. `run` writes the same as the `calibration` table.

@@ -16,6 +16,25 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
             overrides,
             json,
         } => run::run(pipeline, overrides, json).await,
+        Command::Backfill {
+            pipeline,
+            from,
+            to,
+            force,
+            out,
+            skip_bad_files,
+            json,
+        } => {
+            let request = tunelake::backfill::BackfillRequest {
+                pipeline,
+                from: tunelake::backfill::parse_day("--from", &from)?,
+                to: tunelake::backfill::parse_day("--to", &to)?,
+                force,
+                out,
+                skip_bad_files,
+            };
+            run::backfill(&request, json).await
+        }
         Command::Calibrate {
             pipeline,
             as_of,

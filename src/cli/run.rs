@@ -9,7 +9,8 @@ use tunelake::pipeline::{self, RunSummary};
 use tunelake::recommend::Status;
 
 use super::args::{DEMO_PIPELINE, RunFlags};
-use super::terminal::Spinner;
+use super::terminal::{DayBar, Spinner};
+use tunelake::backfill::{BackfillRequest, DayOutcome, DayResult};
 
 fn plan(pipeline: &Path, overrides: &Overrides) -> tunelake::Result<Plan> {
     pipeline::load_plan(pipeline, overrides, &Catalog::bundled()?)
@@ -66,6 +67,64 @@ fn print_summary(summary: &RunSummary) {
         if s.status == Status::Recommended {
             println!("  snippet: {}", r.recommended_config_snippet);
         }
+    }
+}
+
+pub async fn backfill(request: &BackfillRequest, json: bool) -> anyhow::Result<()> {
+    let days = (request.to - request.from).num_days().max(0) as u64 + 1;
+    let bar = DayBar::new(days);
+    let results = tunelake::backfill::backfill(
+        request,
+        &Catalog::bundled()?,
+        &|index, date| bar.day(index, date),
+        &bar,
+    )
+    .await
+    .with_context(|| format!("backfilling {}", request.pipeline.display()))?;
+    bar.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for r in &results {
+            let (outcome, message) = match &r.outcome {
+                DayOutcome::Committed => ("committed", ""),
+                DayOutcome::AlreadyCommitted => ("already committed", ""),
+                DayOutcome::Locked { message } => ("locked", message.as_str()),
+                DayOutcome::Failed { message } => ("FAILED", message.as_str()),
+            };
+            println!(
+                "{} {:<10} {outcome:<18} {:>7.1} s  {message}",
+                r.date, r.run_id, r.seconds
+            );
+        }
+    }
+    let unfinished: Vec<&DayResult> = tunelake::backfill::unfinished(&results).collect();
+    let failed = unfinished
+        .iter()
+        .filter(|r| matches!(r.outcome, DayOutcome::Failed { .. }))
+        .count();
+    let summary = format!(
+        "{} of {} days committed, {} skipped as already committed, {} locked, {failed} failed",
+        results
+            .iter()
+            .filter(|r| r.outcome == DayOutcome::Committed)
+            .count(),
+        results.len(),
+        results
+            .iter()
+            .filter(|r| r.outcome == DayOutcome::AlreadyCommitted)
+            .count(),
+        unfinished.len() - failed,
+    );
+    eprintln!("{summary}");
+    match unfinished.first() {
+        None => Ok(()),
+        Some(_) if failed > 0 => Err(anyhow::anyhow!("backfill incomplete: {summary}")),
+        // Only locked days: the same exit status as a locked run, so a scheduler retries later.
+        Some(_) => Err(tunelake::Error::DaysLocked {
+            run_ids: unfinished.iter().map(|r| r.run_id.clone()).collect(),
+        }
+        .into()),
     }
 }
 

@@ -31,6 +31,47 @@ impl tunelake::pipeline::Progress for Spinner {
     }
 }
 
+/// A bar over the days of a backfill, naming the day and its stage; shown only on a terminal.
+pub struct DayBar(Option<indicatif::ProgressBar>);
+
+impl DayBar {
+    pub fn new(days: u64) -> Self {
+        Self(std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(days).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} days, {elapsed} elapsed, ~{eta} left  {msg}",
+                )
+                .expect("static template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        }))
+    }
+
+    pub fn day(&self, index: usize, date: chrono::NaiveDate) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(index as u64);
+            bar.set_message(date.to_string());
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl tunelake::pipeline::Progress for DayBar {
+    fn stage(&self, name: &str) {
+        if let Some(bar) = &self.0 {
+            let day = bar.message();
+            let day = day.split(' ').next().unwrap_or_default().to_string();
+            bar.set_message(format!("{day} {name}"));
+        }
+    }
+}
+
 pub fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -75,6 +75,14 @@ pub struct RunSettings {
     pub skip_bad_files: bool,
     /// Endpoint of an S3-compatible store; overrides `AWS_ENDPOINT_URL(_S3)`.
     pub s3_endpoint: Option<String>,
+    /// Seconds a run's lock outlives its holder's last heartbeat (one every third of it): how long a
+    /// killed run blocks its run id.
+    #[serde(default = "default_lock_ttl_s")]
+    pub lock_ttl_s: u64,
+}
+
+fn default_lock_ttl_s() -> u64 {
+    600
 }
 
 fn default_period_days() -> u32 {
@@ -369,6 +377,7 @@ pub struct Plan {
     pub seed: u64,
     pub skip_bad_files: bool,
     pub s3_endpoint: Option<String>,
+    pub lock_ttl: std::time::Duration,
     pub validation: ValidationSettings,
     pub supplies: Vec<Supply>,
     pub apps: Vec<AppSettings>,
@@ -406,6 +415,9 @@ impl PipelineFile {
         };
         if self.run.period_days == 0 {
             return Err(bad("run.period_days", "must be at least 1".into()));
+        }
+        if self.run.lock_ttl_s < 3 {
+            return Err(bad("run.lock_ttl_s", "must be at least 3 seconds".into()));
         }
         let mut seen = HashSet::new();
         let mut supplies = self.supplies;
@@ -447,6 +459,7 @@ impl PipelineFile {
             seed: self.run.seed,
             skip_bad_files: self.run.skip_bad_files || overrides.skip_bad_files,
             s3_endpoint: self.run.s3_endpoint,
+            lock_ttl: std::time::Duration::from_secs(self.run.lock_ttl_s),
             validation: self.validation,
             supplies,
             apps: self.apps,

@@ -2,19 +2,28 @@
 //!
 //! Layout under the output URL:
 //! - `<table>/run_date=YYYY-MM-DD/run_id=<id>/part-00000.parquet` for every table;
-//! - `_runs/run_id=<id>/manifest.json`, then `_runs/run_id=<id>/_SUCCESS`, written last.
+//! - `_runs/run_id=<id>/manifest.json` and the reports;
+//! - `runs/<id>.parquet`, one row naming the run, once every table of it is written;
+//! - `_runs/run_id=<id>/_SUCCESS`, written last.
 //!
 //! A run is committed once its `_SUCCESS` exists. A run that dies leaves none, and readers (tunelake's
-//! own included, see [`committed_runs`]) ignore it. Re-running a run id first withdraws its
-//! `_SUCCESS`, then deletes its old files, then writes the new ones.
+//! own included, see [`committed_runs`]) ignore it. Plain Parquet readers (DuckDB, Spark, pandas)
+//! cannot test for a marker file, so they join the `runs` table instead: a run's row appears only
+//! after all of its tables. Re-running a run id first withdraws its `runs` row and `_SUCCESS`, then
+//! deletes its old files, then writes the new ones.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
 
 use chrono::NaiveDate;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use crate::config::Window;
 use crate::error::{Context, Result};
 use crate::eval::EvalReport;
 use crate::sinks::tables::{Table, eval_cases};
@@ -36,6 +45,7 @@ pub struct RunOutputs<'a> {
     pub tables: &'a [Table],
     pub artifacts: &'a [Artifact],
     pub manifest: &'a serde_json::Value,
+    pub window: Window,
 }
 
 fn table_dir(table: &str, run_date: NaiveDate, run_id: &str) -> String {
@@ -49,9 +59,45 @@ fn run_dir(run_id: &str) -> String {
     format!("_runs/run_id={run_id}")
 }
 
+fn runs_row(run_id: &str) -> String {
+    format!("runs/{run_id}.parquet")
+}
+
+/// The `runs` table's one row for `run`.
+fn runs_table(run: &RunOutputs<'_>) -> Result<(SchemaRef, RecordBatch)> {
+    let utc = crate::contracts::timestamp_type;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("run_date", DataType::Date32, false),
+        Field::new("window_start", utc(), false),
+        Field::new("window_end", utc(), false),
+        Field::new("committed_at", utc(), false),
+        Field::new("tunelake_version", DataType::Utf8, false),
+    ]));
+    let instant = |t: chrono::DateTime<chrono::Utc>| -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(vec![t.timestamp_micros()]).with_timezone("UTC"))
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![run.run_id])),
+            Arc::new(Date32Array::from(vec![Date32Type::from_naive_date(
+                run.run_date,
+            )])),
+            instant(run.window.start),
+            instant(run.window.end),
+            instant(chrono::Utc::now()),
+            Arc::new(StringArray::from(vec![env!("CARGO_PKG_VERSION")])),
+        ],
+    )
+    .context("building the runs row")?;
+    Ok((schema, batch))
+}
+
 /// Writes all tables and artifacts, then the manifest, then `_SUCCESS`.
 pub async fn commit(out: &Location, run: &RunOutputs<'_>) -> Result<()> {
     let success = out.child(&format!("{}/_SUCCESS", run_dir(run.run_id)));
+    delete_prefix(out, &out.child(&runs_row(run.run_id))).await?;
     delete_prefix(out, &success).await?;
     for table in run.tables {
         delete_prefix(
@@ -78,6 +124,8 @@ pub async fn commit(out: &Location, run: &RunOutputs<'_>) -> Result<()> {
         manifest.into(),
     )
     .await?;
+    let (schema, row) = runs_table(run)?;
+    write_file(out, &runs_row(run.run_id), &schema, &[row]).await?;
     out.put(&success, bytes::Bytes::new()).await
 }
 

@@ -127,6 +127,16 @@ n = duckdb.sql("select sum(requests) from read_parquet('{out}/features_hourly/*/
 assert n == {valid}, n
 q = duckdb.sql("select reason, count(*) from read_parquet('{out}/quarantine/*/*/*.parquet') group by 1").fetchall()
 assert len(q) == 7, q
+# A run caught half-written (its tables there, no row in `runs`): the README's committed-only query
+# does not see it.
+import shutil
+shutil.copytree("{out}/features_hourly/run_date=2026-11-10/run_id=cli", "{out}/features_hourly/run_date=2026-11-10/run_id=dead")
+committed = duckdb.sql("""
+  select run_id, sum(requests) from read_parquet('{out}/features_hourly/*/*/*.parquet', hive_partitioning = true)
+  where run_id in (select run_id from read_parquet('{out}/runs/*.parquet')) group by 1""").fetchall()
+assert committed == [("cli", {valid})], committed
+runs = duckdb.sql("select run_id, run_date, window_end from read_parquet('{out}/runs/*.parquet')").fetchall()
+assert [(r[0], str(r[1])) for r in runs] == [("cli", "2026-11-10")], runs
 print("ok")
 "#,
         out = out_url,

@@ -152,6 +152,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     // The one place stages are chained.
     ("pipeline", &["*"]),
+    // Runs of the pipeline, one per day (`tunelake backfill`).
+    ("backfill", &["*"]),
     // The HTTP API over the pipeline and its committed runs.
     ("serve", &["*"]),
 ];

@@ -13,6 +13,7 @@ mod golden;
 mod import;
 mod ingest;
 mod layers;
+mod operations;
 mod opportunities;
 mod pipeline;
 mod readme_tables;
