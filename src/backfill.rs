@@ -14,7 +14,6 @@ use crate::config::Overrides;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Progress};
 use crate::sinks::output;
-use crate::storage::Location;
 
 /// What to backfill.
 #[derive(Debug, Clone)]
@@ -88,7 +87,7 @@ pub async fn backfill(
         )
     };
     let first = plan_for(request.from)?;
-    let out = Location::parse(&first.out, first.s3_endpoint.as_deref())?;
+    let out = pipeline::location(&first, &first.out)?;
     let committed = output::committed_runs(&out).await?;
     let mut results = Vec::new();
     for (index, date) in request

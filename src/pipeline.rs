@@ -94,9 +94,14 @@ impl Timings<'_> {
     }
 }
 
+/// `url` (the plan's lake or output) under the plan's S3 endpoint and retry budget.
+pub fn location(plan: &Plan, url: &str) -> Result<Location> {
+    Location::parse_with_retry(url, plan.s3_endpoint.as_deref(), plan.storage_retry_timeout)
+}
+
 /// Runs the pipeline described by `plan` and commits its outputs.
 pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
-    let lake = Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?;
+    let lake = location(plan, &plan.lake)?;
     run_on(plan, lake, progress).await
 }
 
@@ -104,7 +109,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<RunSummary> {
 /// The run holds its run id's lock from before ingest until after the commit, so a second run of
 /// the same id fails at once with [`Error::RunLocked`] instead of interleaving writes.
 pub async fn run_on(plan: &Plan, lake: Location, progress: &dyn Progress) -> Result<RunSummary> {
-    let out = Location::parse(&plan.out, plan.s3_endpoint.as_deref())?;
+    let out = location(plan, &plan.out)?;
     let lock = lock::acquire(&out, &plan.run_id, plan.lock_ttl).await?;
     let result = run_locked(plan, lake, &out, &lock, progress).await;
     // A lock that cannot be marked released still expires one TTL later; the run's own outcome is
@@ -672,11 +677,7 @@ async fn calibrate_lake(
 
 /// Ingest and calibration only, committing nothing: what `tunelake calibrate` shows.
 pub async fn calibrate(plan: &Plan) -> Result<Vec<SupplyCalibration>> {
-    let lake = ingest_window(
-        plan,
-        Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?,
-    )
-    .await?;
+    let lake = ingest_window(plan, location(plan, &plan.lake)?).await?;
     calibrate_lake(plan, &plan.supplies, &Catalog::bundled()?, &lake).await
 }
 

@@ -79,6 +79,9 @@ pub struct RunSettings {
     /// killed run blocks its run id.
     #[serde(default = "default_lock_ttl_s")]
     pub lock_ttl_s: u64,
+    /// Seconds a failing S3 request is retried (exponential backoff) before the run fails; default
+    /// object_store's 180.
+    pub storage_retry_timeout_s: Option<u64>,
 }
 
 fn default_lock_ttl_s() -> u64 {
@@ -378,6 +381,7 @@ pub struct Plan {
     pub skip_bad_files: bool,
     pub s3_endpoint: Option<String>,
     pub lock_ttl: std::time::Duration,
+    pub storage_retry_timeout: Option<std::time::Duration>,
     pub validation: ValidationSettings,
     pub supplies: Vec<Supply>,
     pub apps: Vec<AppSettings>,
@@ -460,6 +464,10 @@ impl PipelineFile {
             skip_bad_files: self.run.skip_bad_files || overrides.skip_bad_files,
             s3_endpoint: self.run.s3_endpoint,
             lock_ttl: std::time::Duration::from_secs(self.run.lock_ttl_s),
+            storage_retry_timeout: self
+                .run
+                .storage_retry_timeout_s
+                .map(std::time::Duration::from_secs),
             validation: self.validation,
             supplies,
             apps: self.apps,

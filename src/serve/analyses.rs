@@ -109,8 +109,8 @@ impl Analyses {
         let plan = pipeline::load_plan(&pipeline, &Overrides::default(), &catalog)?;
         let file = PipelineFile::load(&pipeline)?;
         Ok(Analyses {
-            out: Location::parse(&plan.out, plan.s3_endpoint.as_deref())?,
-            lake: Location::parse(&plan.lake, plan.s3_endpoint.as_deref())?,
+            out: pipeline::location(&plan, &plan.out)?,
+            lake: pipeline::location(&plan, &plan.lake)?,
             fixed_end: file.run.as_of.is_some().then_some(plan.window.end),
             seed: plan.seed,
             pipeline,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -41,6 +41,17 @@ impl std::fmt::Debug for Location {
 impl Location {
     /// Resolves `url`; `s3_endpoint` overrides the environment's endpoint.
     pub fn parse(url: &str, s3_endpoint: Option<&str>) -> Result<Self> {
+        Self::parse_with_retry(url, s3_endpoint, None)
+    }
+
+    /// [`Location::parse`] where a failing S3 request is retried (with exponential backoff) for at
+    /// most `retry_timeout` rather than object_store's default of 3 minutes; local disk is never
+    /// retried.
+    pub fn parse_with_retry(
+        url: &str,
+        s3_endpoint: Option<&str>,
+        retry_timeout: Option<std::time::Duration>,
+    ) -> Result<Self> {
         let bad = |message: String| Error::StorageUrl {
             url: url.to_string(),
             message,
@@ -64,6 +75,12 @@ impl Location {
             if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
             {
                 builder = builder.with_region("us-east-1");
+            }
+            if let Some(retry_timeout) = retry_timeout {
+                builder = builder.with_retry(RetryConfig {
+                    retry_timeout,
+                    ..RetryConfig::default()
+                });
             }
             let store = builder.build().map_err(|e| bad(e.to_string()))?;
             return Ok(Self {

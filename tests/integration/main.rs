@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod engines;
 mod eval;
+mod faults;
 mod fixture;
 mod fleet;
 mod generate;
