@@ -1,6 +1,7 @@
 //! The one integration test binary. Storage-touching tests run against every backend (local disk and
 //! a real S3 server started by `.ci/run`).
 
+mod bad_input;
 mod calibration;
 mod catalog;
 mod cli;
