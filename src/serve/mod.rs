@@ -26,10 +26,10 @@ use utoipa::OpenApi;
 
 use crate::error::{Error, Result};
 use analyses::Analyses;
-pub use api::ApiDoc;
+pub use api::{AnalysisRequest, ApiDoc};
 pub use keys::Keys;
 use metrics::Metrics;
-use routes::ApiError;
+pub use routes::{ApiError, parse_analysis_request};
 
 /// How the server runs.
 pub struct ServeOptions {

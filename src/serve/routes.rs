@@ -258,13 +258,18 @@ fn attachment(
         .into_response())
 }
 
-/// Reads the body as an analysis request: 413 over the limit, 400 naming the malformed field, 422
-/// for values out of range.
+/// Reads the body as an analysis request: 413 over the limit, then [`parse_analysis_request`].
 fn parse_request(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> std::result::Result<AnalysisRequest, ApiError> {
     let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&body);
+    parse_analysis_request(&body)
+}
+
+/// Parses and checks an analysis request body: 400 naming the malformed field, 422 for values out
+/// of range. Public so that it can be fuzzed without a server.
+pub fn parse_analysis_request(body: &[u8]) -> std::result::Result<AnalysisRequest, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
     let request: AnalysisRequest = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();

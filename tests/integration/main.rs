@@ -10,6 +10,7 @@ mod eval;
 mod faults;
 mod fixture;
 mod fleet;
+mod fuzz;
 mod generate;
 mod golden;
 mod import;
