@@ -24,7 +24,9 @@ fn main() {
             o.name,
             o.cases,
             o.seconds,
-            o.panic.as_deref().map_or("none".to_string(), |p| format!("{p:?}"))
+            o.panic
+                .as_deref()
+                .map_or("none".to_string(), |p| format!("{p:?}"))
         );
     }
     if outcomes.iter().any(|o| o.panic.is_some()) {

@@ -72,7 +72,8 @@ pub async fn acquire(out: &Location, run_id: &str, ttl: Duration) -> Result<RunL
         key: "run.lock_ttl_s".into(),
         message: e.to_string(),
     })?;
-    loop {
+    // Each lost race means another writer created a generation; after a few, one of them holds it.
+    for _ in 0..8 {
         let next = match latest(out, &dir).await? {
             Some((_, holder)) if holder.holds(Utc::now()) => {
                 return Err(Error::RunLocked {
@@ -116,6 +117,9 @@ pub async fn acquire(out: &Location, run_id: &str, ttl: Duration) -> Result<RunL
             Err(e) => return Err(out.storage_error(e)),
         }
     }
+    Err(Error::Internal(format!(
+        "could not take or refuse the lock of run {run_id}: its generations keep changing"
+    )))
 }
 
 impl RunLock {
@@ -172,15 +176,7 @@ async fn latest(out: &Location, dir: &Path) -> Result<Option<(u64, Holder)>> {
     else {
         return Ok(None);
     };
-    let bytes = out
-        .store
-        .get(&path)
-        .await
-        .map_err(|e| out.storage_error(e))?
-        .bytes()
-        .await
-        .map_err(|e| out.storage_error(e))?;
-    let holder = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+    let holder = serde_json::from_slice(&out.get(&path).await?).map_err(|source| Error::Json {
         context: format!("lock {}", out.url_of(&path)),
         source,
     })?;

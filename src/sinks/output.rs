@@ -240,15 +240,7 @@ pub async fn committed_manifests(
 
 async fn fetch_manifest(out: &Location, run_id: &str) -> Result<serde_json::Value> {
     let path = out.child(&format!("{}/manifest.json", run_dir(run_id)));
-    let bytes = out
-        .store
-        .get(&path)
-        .await
-        .map_err(|e| out.storage_error(e))?
-        .bytes()
-        .await
-        .map_err(|e| out.storage_error(e))?;
-    serde_json::from_slice(&bytes).map_err(|source| crate::Error::Json {
+    serde_json::from_slice(&out.get(&path).await?).map_err(|source| crate::Error::Json {
         context: format!("manifest of run {run_id}"),
         source,
     })

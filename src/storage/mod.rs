@@ -143,6 +143,17 @@ impl Location {
         }
     }
 
+    /// The object at `path`, whole.
+    pub async fn get(&self, path: &Path) -> Result<bytes::Bytes> {
+        self.store
+            .get(path)
+            .await
+            .map_err(|e| self.storage_error(e))?
+            .bytes()
+            .await
+            .map_err(|e| self.storage_error(e))
+    }
+
     /// Writes `bytes` at `path` (a single PUT: atomic on S3 and, via rename, on local disk).
     pub async fn put(&self, path: &Path, bytes: bytes::Bytes) -> Result<()> {
         self.store

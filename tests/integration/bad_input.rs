@@ -375,7 +375,7 @@ fn bad_pipeline_files_are_refused_naming_the_key() {
         std::fs::write(&path, &text).unwrap();
         let planned = PipelineFile::load(&path)
             .and_then(|f| f.plan(&path, &Overrides::default(), &Catalog::bundled().unwrap()));
-        let message = planned.err().expect(&text).to_string();
+        let message = planned.expect_err(&text).to_string();
         assert!(message.contains(key), "{key} not in: {message}");
     }
     // An engine tunelake does not know.
@@ -383,6 +383,6 @@ fn bad_pipeline_files_are_refused_naming_the_key() {
         crate::support::pipeline_toml(head, &[SupplyToml::new("s", "llama-3.1-8b", "h100-sxm")])
             .replace("engine = \"vllm\"", "engine = \"vllm-nightly\"");
     std::fs::write(&path, &text).unwrap();
-    let message = PipelineFile::load(&path).err().expect(&text).to_string();
+    let message = PipelineFile::load(&path).expect_err(&text).to_string();
     assert!(message.contains("vllm-nightly"), "{message}");
 }

@@ -3,21 +3,10 @@
 use std::process::Command;
 
 use crate::fixture;
-use crate::support::{Backend, location};
+use crate::support::{Backend, location, succeed};
 
 fn tunelake() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tunelake"))
-}
-
-/// Runs `command` and returns its output, failing the test with its stderr if it failed.
-fn succeed(command: &mut Command) -> std::process::Output {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 #[test]

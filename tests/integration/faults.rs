@@ -14,7 +14,7 @@ use tunelake::sinks::output::committed_runs;
 use tunelake::storage::Location;
 
 use crate::fixture;
-use crate::support::{Backend, location, s3_endpoint};
+use crate::support::{Backend, location, s3_endpoint, succeed};
 
 /// A TCP hop in front of the real S3 server that reads each HTTP/1.1 request's head and, from the
 /// first PUT whose path contains `trip_on`, behaves as a stopped server: that request and every
@@ -197,17 +197,12 @@ async fn s3_stopping_before_the_commit_point_loses_nothing() {
 /// Runs `script` in a private mount namespace (so a tmpfs mounted there needs no privileges
 /// outside it and vanishes with it), with `$TUNELAKE` the binary and `$PIPELINE` and `$OUT` set.
 fn in_mount_namespace(script: &str, pipeline: &std::path::Path, out: &std::path::Path) -> String {
-    let output = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
-        .env("TUNELAKE", env!("CARGO_BIN_EXE_tunelake"))
-        .env("PIPELINE", pipeline)
-        .env("OUT", out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+            .env("TUNELAKE", env!("CARGO_BIN_EXE_tunelake"))
+            .env("PIPELINE", pipeline)
+            .env("OUT", out),
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

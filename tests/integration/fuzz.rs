@@ -16,12 +16,15 @@ use tunelake::ingest::import::{self, Format, ImportOptions};
 /// Cases per target in the test suite.
 pub const SHORT_CASES: u32 = 1000;
 
+/// Parses bytes (written under the scratch directory where the parser reads files).
+type Parse = Box<dyn Fn(&[u8], &Path)>;
+
 /// One parser under test: its name, real inputs to start from, and how to feed it bytes.
 pub struct Target {
     pub name: &'static str,
     pub seeds: Vec<Vec<u8>>,
-    /// Parses `bytes` (written under `scratch` where the parser reads files); any `Err` is fine.
-    pub parse: Box<dyn Fn(&[u8], &Path)>,
+    /// Any `Err` is fine; a panic is a finding.
+    pub parse: Parse,
 }
 
 const HOSTILE: &[&str] = &[
@@ -304,6 +307,9 @@ fn fuzz(target: &Target, cases: u32, scratch: &Path) -> Outcome {
 #[test]
 fn no_parser_of_outside_input_panics() {
     let outcomes = run_all(SHORT_CASES);
+    for o in &outcomes {
+        eprintln!("fuzz {}: {} cases in {:.1} s", o.name, o.cases, o.seconds);
+    }
     let panics: Vec<String> = outcomes
         .iter()
         .filter_map(|o| o.panic.as_ref().map(|p| format!("{}: {p:?}", o.name)))

@@ -9,7 +9,7 @@ use tunelake::sinks::lock;
 use tunelake::sinks::output::committed_runs;
 
 use crate::fixture;
-use crate::support::{Backend, location};
+use crate::support::{Backend, location, succeed};
 
 fn tunelake() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tunelake"))
@@ -131,13 +131,13 @@ fn a_locked_run_id_exits_75_and_writes_nothing() {
         .block_on(lock::acquire(&out, "daily", Duration::from_secs(60)))
         .unwrap();
     let run = || {
-        tunelake()
+        let mut command = tunelake();
+        command
             .args(["--log", "warn", "run", "--run-id", "daily"])
-            .arg(&pipeline)
-            .output()
-            .unwrap()
+            .arg(&pipeline);
+        command
     };
-    let refused = run();
+    let refused = run().output().unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(75), "{stderr}");
     assert!(
@@ -148,12 +148,7 @@ fn a_locked_run_id_exits_75_and_writes_nothing() {
     assert!(!dir.path().join("out/runs").exists());
 
     rt.block_on(held.release()).unwrap();
-    let output = run();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeed(&mut run());
     assert_eq!(rt.block_on(committed_runs(&out)).unwrap(), vec!["daily"]);
 }
 
@@ -265,18 +260,13 @@ task = dag.get_task("tunelake_run")
 print(json.dumps({"max_active_runs": dag.max_active_runs, "retries": task.retries,
                   "operator": type(task).__module__, "command": task.bash_command}))
 "#;
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/airflow"))
-        .env("AIRFLOW_HOME", airflow_home.path())
-        .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        Command::new(python)
+            .arg("-c")
+            .arg(script)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/airflow"))
+            .env("AIRFLOW_HOME", airflow_home.path())
+            .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False"),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let dag: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -300,12 +290,7 @@ print(json.dumps({"max_active_runs": dag.max_active_runs, "retries": task.retrie
             false => w.to_string(),
         })
         .collect();
-    let output = tunelake().args(&args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeed(tunelake().args(&args));
     let rt = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(rt.block_on(committed_runs(&out)).unwrap(), vec!["20261110"]);
 }

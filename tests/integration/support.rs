@@ -47,6 +47,17 @@ impl Req {
     }
 }
 
+/// Runs `command` and returns its output, failing the test with its stderr if it failed.
+pub fn succeed(command: &mut std::process::Command) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 pub fn at(text: &str) -> DateTime<Utc> {
     tunelake::config::parse_instant(text).unwrap_or_else(|| panic!("bad instant {text}"))
 }
