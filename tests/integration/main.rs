@@ -15,6 +15,7 @@ mod ingest;
 mod layers;
 mod opportunities;
 mod pipeline;
+mod prometheus;
 mod readme_tables;
 mod search;
 mod serve;
