@@ -62,11 +62,16 @@ struct Scrape {
     ttft_buckets: [f64; 14],
 }
 
+type ScrapeValue = fn(&Scrape) -> f64;
+
+/// (ms, GPU_utilization %, GPU_used_mem MiB)
+type GpuSample = (i64, f64, f64);
+type GpuValue = fn(&GpuSample) -> f64;
+
 struct Fixture {
     start_ms: i64,
     scrapes: Vec<Scrape>,
-    /// (ms, GPU_utilization %, GPU_used_mem MiB)
-    gpu: Vec<(i64, f64, f64)>,
+    gpu: Vec<GpuSample>,
 }
 
 fn json(path: &str) -> Vec<Value> {
@@ -145,7 +150,7 @@ impl Fixture {
                 ttft_buckets,
             });
         }
-        let mut gpu: Vec<(i64, f64, f64)> = json("gpu_log/gpu_log_scale500_prompt500.json")
+        let mut gpu: Vec<GpuSample> = json("gpu_log/gpu_log_scale500_prompt500.json")
             .iter()
             .map(|g| {
                 (
@@ -181,31 +186,21 @@ impl Fixture {
                 .map(|s| (series.clone(), value(s), s.ms))
                 .collect::<Vec<_>>()
         };
-        family(
-            "vllm:num_requests_running",
-            "gauge",
-            each("vllm:num_requests_running", &|s| s.running),
-        );
-        family(
-            "vllm:num_requests_waiting",
-            "gauge",
-            each("vllm:num_requests_waiting", &|s| s.waiting),
-        );
-        family(
-            "vllm:kv_cache_usage_perc",
-            "gauge",
-            each("vllm:kv_cache_usage_perc", &|s| s.kv),
-        );
-        family(
-            "vllm:prompt_tokens",
-            "counter",
-            each("vllm:prompt_tokens_total", &|s| s.prompt_total),
-        );
-        family(
-            "vllm:generation_tokens",
-            "counter",
-            each("vllm:generation_tokens_total", &|s| s.generation_total),
-        );
+        // (family, type, sample-name suffix, value)
+        let scraped: [(&str, &str, &str, ScrapeValue); 5] = [
+            ("vllm:num_requests_running", "gauge", "", |s| s.running),
+            ("vllm:num_requests_waiting", "gauge", "", |s| s.waiting),
+            ("vllm:kv_cache_usage_perc", "gauge", "", |s| s.kv),
+            ("vllm:prompt_tokens", "counter", "_total", |s| {
+                s.prompt_total
+            }),
+            ("vllm:generation_tokens", "counter", "_total", |s| {
+                s.generation_total
+            }),
+        ];
+        for (name, kind, suffix, value) in scraped {
+            family(name, kind, each(&format!("{name}{suffix}"), &value));
+        }
         let mut success = Vec::new();
         for (i, reason) in ["stop", "length"].iter().enumerate() {
             let series =
@@ -233,23 +228,15 @@ impl Fixture {
             ));
         }
         family(name, "histogram", histogram);
-        let dcgm = |name: &str, value: &dyn Fn(&(i64, f64, f64)) -> f64| {
+        let dcgm: [(&str, GpuValue); 2] = [
+            ("DCGM_FI_DEV_GPU_UTIL", |g| g.1),
+            ("DCGM_FI_DEV_FB_USED", |g| g.2),
+        ];
+        for (name, value) in dcgm {
             let series = format!(r#"{name}{{gpu="0",Hostname="replica-0"}}"#);
-            self.gpu
-                .iter()
-                .map(|g| (series.clone(), value(g), g.0))
-                .collect::<Vec<_>>()
-        };
-        family(
-            "DCGM_FI_DEV_GPU_UTIL",
-            "gauge",
-            dcgm("DCGM_FI_DEV_GPU_UTIL", &|g| g.1),
-        );
-        family(
-            "DCGM_FI_DEV_FB_USED",
-            "gauge",
-            dcgm("DCGM_FI_DEV_FB_USED", &|g| g.2),
-        );
+            let samples = self.gpu.iter().map(|g| (series.clone(), value(g), g.0));
+            family(name, "gauge", samples.collect());
+        }
         out.push_str("# EOF\n");
         out
     }
@@ -514,7 +501,7 @@ async fn prometheus_import_matches_the_replay_logs_and_repeats_identically() {
             );
             with_p95 += 1;
         }
-        let gpu: Vec<&(i64, f64, f64)> = fixture
+        let gpu: Vec<&GpuSample> = fixture
             .gpu
             .iter()
             .filter(|g| (t..=t + step_ms).contains(&g.0))
