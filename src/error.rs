@@ -96,6 +96,14 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A Prometheus range query that failed: the HTTP error, or Prometheus's own `error`.
+    #[error("Prometheus {url}, query `{query}`: {message}")]
+    Prometheus {
+        url: String,
+        query: String,
+        message: String,
+    },
+
     #[error("simulation: {0}")]
     Simulation(String),
 

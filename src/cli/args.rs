@@ -189,42 +189,64 @@ pub enum Command {
         #[arg(long, default_value_t = 0.001)]
         invalid_share: f64,
     },
-    /// Import a real public trace into a lake (`requests` and/or `gpu_metrics` tables).
+    /// Import a real public trace, or a fleet's Prometheus telemetry, into a lake (`requests`
+    /// and/or `gpu_metrics` tables).
     ///
     /// Formats: `azure` (Azure LLM inference 2023 CSV), `mooncake` (Mooncake FAST'25 JSONL),
     /// `inferno` (llm-inferno tuner CSV → gpu_metrics windows), `burstgpt` (vLLM replay logs
     /// directory with --scale, or one detail_log file), `blis` (inference-sim H100 replay
-    /// `requests/<exp>.csv`). Unit conversions and defaults per format are listed in the docs of
-    /// `tunelake::ingest::import`; the summary printed at the end reports measured conversions.
-    Import {
-        /// Trace format.
-        #[arg(value_enum)]
-        format: tunelake::ingest::import::Format,
-        /// Input file (or, for burstgpt, the log directory).
-        input: PathBuf,
-        /// Lake to write into: local path or s3://bucket/prefix.
-        #[arg(long)]
-        out: String,
-        /// app_id for every request (default per format, e.g. `azure-conv`, or the blis profile).
-        #[arg(long = "app")]
-        app: Option<String>,
-        /// supply_id for every row (default per format, e.g. `azure-llm-2023`).
-        #[arg(long = "supply")]
-        supply: Option<String>,
-        /// Where relative clocks start (RFC 3339 or YYYY-MM-DD); absolute clocks are shifted so the
-        /// first row lands here. Default per format (azure keeps its own 2023-11-16 timestamps).
-        #[arg(long)]
-        start: Option<String>,
-        /// inferno: length of one observation window in seconds (not recorded in the file; an assumption).
-        #[arg(long, default_value_t = 60.0)]
-        window_s: f64,
-        /// burstgpt: replay scale S of the run to import when INPUT is the log directory.
-        #[arg(long)]
-        scale: Option<u32>,
-        /// Print the import summary as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    /// `requests/<exp>.csv`), `prometheus` (vLLM and DCGM metrics from a Prometheus server: no
+    /// INPUT, but --url, --start, --end and --step; labels map to ids as the pipeline's
+    /// `[prometheus]` table says; credentials from TUNELAKE_PROMETHEUS_TOKEN, or
+    /// TUNELAKE_PROMETHEUS_USER and TUNELAKE_PROMETHEUS_PASSWORD). Unit conversions and defaults
+    /// per format are listed in the docs of `tunelake::ingest::import`; the summary printed at the
+    /// end reports measured conversions.
+    Import(ImportFlags),
+}
+
+#[derive(clap::Args)]
+pub struct ImportFlags {
+    /// Trace format.
+    #[arg(value_enum)]
+    pub format: tunelake::ingest::import::Format,
+    /// Input file (or, for burstgpt, the log directory); not for prometheus.
+    pub input: Option<PathBuf>,
+    /// Lake to write into: local path or s3://bucket/prefix.
+    #[arg(long)]
+    pub out: String,
+    /// app_id for every request (default per format, e.g. `azure-conv`, or the blis profile).
+    #[arg(long = "app")]
+    pub app: Option<String>,
+    /// supply_id for every row (default per format, e.g. `azure-llm-2023`; prometheus: the
+    /// `[prometheus] supply_label`'s value).
+    #[arg(long = "supply")]
+    pub supply: Option<String>,
+    /// Where relative clocks start (RFC 3339 or YYYY-MM-DD); absolute clocks are shifted so the
+    /// first row lands here. Default per format (azure keeps its own 2023-11-16 timestamps).
+    /// prometheus: the first window's end (required).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// prometheus: base URL of the server, e.g. http://prometheus:9090.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// prometheus: the last window's end (RFC 3339 or YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// prometheus: window length and evaluation step (30s, 1m, 1h). Default: 60s.
+    #[arg(long)]
+    pub step: Option<String>,
+    /// prometheus: pipeline file whose `[prometheus]` table maps labels to ids.
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    /// inferno: length of one observation window in seconds (not recorded in the file; an assumption).
+    #[arg(long, default_value_t = 60.0)]
+    pub window_s: f64,
+    /// burstgpt: replay scale S of the run to import when INPUT is the log directory.
+    #[arg(long)]
+    pub scale: Option<u32>,
+    /// Print the import summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args)]

@@ -66,29 +66,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
             };
             lake::generate(&out, &config).await
         }
-        Command::Import {
-            format,
-            input,
-            out,
-            app,
-            supply,
-            start,
-            window_s,
-            scale,
-            json,
-        } => {
-            let options = tunelake::ingest::import::ImportOptions {
-                app_id: app,
-                supply_id: supply,
-                start: start
-                    .as_deref()
-                    .map(tunelake::ingest::import::parse_start)
-                    .transpose()?,
-                window_s,
-                scale,
-            };
-            lake::import(format, &input, &out, &options, json).await
-        }
+        Command::Import(flags) => lake::import(flags).await,
         Command::Eval {
             cases,
             out,

@@ -28,6 +28,90 @@ pub struct PipelineFile {
     pub apps: Vec<AppSettings>,
     /// How GPU capacity can be bought; without it the capacity plan prices on-demand only.
     pub purchase: Option<PurchaseOptions>,
+    /// How `tunelake import prometheus` reads ids from series labels; absent: the defaults.
+    pub prometheus: Option<PrometheusMapping>,
+}
+
+/// Which Prometheus labels carry the `gpu_metrics` ids. vLLM labels its series with the served
+/// model (`model_name`) and Prometheus adds the scrape target (`instance`); DCGM's exporter runs as
+/// another target, so its `instance` differs from vLLM's and the node name (`Hostname`) is the label
+/// that joins a GPU to the vLLM instance on it: make the two label values equal (relabelling) or
+/// point these settings at labels that are.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusMapping {
+    /// vLLM label whose value is the `supply_id`; ignored when `supply_id` is set.
+    pub supply_label: String,
+    /// vLLM label whose value is the `instance_id`.
+    pub instance_label: String,
+    /// One `supply_id` for every row, for fleets that label supplies differently.
+    pub supply_id: Option<String>,
+    /// Extra PromQL label matchers for the vLLM series, e.g. `job="vllm"`.
+    pub selector: String,
+    /// DCGM label whose value equals the vLLM `instance_label`'s.
+    pub dcgm_instance_label: String,
+    /// Extra PromQL label matchers for the DCGM series, e.g. `job="dcgm"`.
+    pub dcgm_selector: String,
+}
+
+impl Default for PrometheusMapping {
+    fn default() -> Self {
+        Self {
+            supply_label: "model_name".into(),
+            instance_label: "instance".into(),
+            supply_id: None,
+            selector: String::new(),
+            dcgm_instance_label: "Hostname".into(),
+            dcgm_selector: String::new(),
+        }
+    }
+}
+
+impl PrometheusMapping {
+    /// Label names must be PromQL identifiers and selectors must stay inside the braces they are
+    /// pasted into, so that a typo fails here rather than as a query error or a wider match.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, message: String| Error::Setting {
+            key: format!("prometheus.{key}"),
+            message,
+        };
+        for (key, label) in [
+            ("supply_label", &self.supply_label),
+            ("instance_label", &self.instance_label),
+            ("dcgm_instance_label", &self.dcgm_instance_label),
+        ] {
+            let mut chars = label.chars();
+            let identifier = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !identifier {
+                return Err(bad(
+                    key,
+                    format!("`{label}` is not a Prometheus label name"),
+                ));
+            }
+        }
+        for (key, selector) in [
+            ("selector", &self.selector),
+            ("dcgm_selector", &self.dcgm_selector),
+        ] {
+            if selector.contains(['{', '}']) {
+                return Err(bad(
+                    key,
+                    format!("`{selector}`: give the matchers without braces, e.g. job=\"vllm\""),
+                ));
+            }
+        }
+        if self
+            .supply_id
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err(bad("supply_id", "must not be empty".into()));
+        }
+        Ok(())
+    }
 }
 
 /// What a person declares about one app.
@@ -436,6 +520,9 @@ impl PipelineFile {
             if !seen_apps.insert(app.id.as_str()) {
                 return Err(bad("apps.id", format!("`{}` appears twice", app.id)));
             }
+        }
+        if let Some(p) = &self.prometheus {
+            p.validate()?;
         }
         if let Some(p) = &self.purchase {
             for (key, share) in [

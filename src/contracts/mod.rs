@@ -109,7 +109,9 @@ pub fn requests() -> Contract {
 /// `vllm:generation_tokens_total`, `mean_itl_ms` = mean of `vllm:inter_token_latency_seconds`,
 /// `mean_queue_ms` = mean of `vllm:request_queue_time_seconds`, `requests_per_s` = arrival rate,
 /// `mem_used_bytes` = `DCGM_FI_DEV_FB_USED` (MiB in DCGM, bytes here), `power_w` =
-/// `DCGM_FI_DEV_POWER_USAGE`, `preemptions` = increase of `vllm:num_preemptions_total` in the window.
+/// `DCGM_FI_DEV_POWER_USAGE`, `preemptions` = increase of `vllm:num_preemptions_total` in the window,
+/// `mean_ttft_ms` / `p95_ttft_ms` = mean and 95th percentile of `vllm:time_to_first_token_seconds`
+/// over the window (optional: lakes written before they existed read them as null).
 pub fn gpu_metrics() -> Contract {
     use DataType::*;
     let fields = vec![
@@ -129,6 +131,8 @@ pub fn gpu_metrics() -> Contract {
         field("mem_used_bytes", Int64),
         field("power_w", Float64),
         field("preemptions", Float64),
+        field("mean_ttft_ms", Float64),
+        field("p95_ttft_ms", Float64),
     ];
     Contract {
         table: "gpu_metrics",

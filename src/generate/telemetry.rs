@@ -49,6 +49,9 @@ pub(super) fn gpu_rows(
                 mem_used_bytes: Some((0.9 * s.gpu_memory_bytes * s.tp as f64) as i64),
                 power_w: Some(s.tp as f64 * (s.gpu_idle_w + (s.gpu_tdp_w - s.gpu_idle_w) * e.util)),
                 preemptions: Some(e.preemptions),
+                // The engine windows do not track first tokens; `requests` has each TTFT.
+                mean_ttft_ms: None,
+                p95_ttft_ms: None,
             });
         }
     }

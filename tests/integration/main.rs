@@ -19,6 +19,7 @@ mod layers;
 mod operations;
 mod opportunities;
 mod pipeline;
+mod prometheus;
 mod readme_tables;
 mod search;
 mod serve;

@@ -9,6 +9,7 @@
 //! | [`inferno`] | llm-inferno model-tuner offline-observer CSV | gpu_metrics | - / `inferno-opt125m-a100` | window i at 2026-03-27T00:00:00Z + i × window |
 //! | [`burstgpt`] | vLLM replay of BurstGPT arrivals (vllm_log, gpu_log, detail_log) | both | `burstgpt` / `burstgpt-llama3.2-1b` | perf_counter seconds from 2024-10-27T00:00:00Z |
 //! | [`blis`] | inference-sim H100 replay runs (`requests/<exp>.csv`) | requests | the run's profile / the experiment name | relative µs from the experiment name's date-time (read as UTC) |
+//! | [`prometheus`] | vLLM and DCGM metrics from a Prometheus server (`--url`, no INPUT) | gpu_metrics | - / the `model_name` label | the server's, `--start ..= --end` every `--step` |
 //!
 //! `--start` (RFC 3339 or `YYYY-MM-DD`) moves the clock: relative clocks start there, and absolute
 //! ones (azure) are shifted so that the first row lands there. Request ids are `<source>-<row>` and
@@ -20,6 +21,7 @@ pub mod blis;
 pub mod burstgpt;
 pub mod inferno;
 pub mod mooncake;
+pub mod prometheus;
 pub mod rows;
 
 use std::collections::BTreeMap;
@@ -43,6 +45,8 @@ pub enum Format {
     Inferno,
     Burstgpt,
     Blis,
+    // Queried from a server rather than read from a file: `prometheus::import`.
+    Prometheus,
 }
 
 impl Format {
@@ -53,6 +57,7 @@ impl Format {
             Format::Inferno => "inferno",
             Format::Burstgpt => "burstgpt",
             Format::Blis => "blis",
+            Format::Prometheus => "prometheus",
         }
     }
 }
@@ -111,6 +116,10 @@ pub fn read(format: Format, input: &Path, options: &ImportOptions) -> Result<Imp
         Format::Inferno => inferno::read(input, options),
         Format::Burstgpt => burstgpt::read(input, options),
         Format::Blis => blis::read(input, options),
+        Format::Prometheus => Err(Error::Setting {
+            key: "INPUT".into(),
+            message: "prometheus is read from a server (--url), not from a file".into(),
+        }),
     }
 }
 
@@ -122,9 +131,19 @@ pub async fn import(
     options: &ImportOptions,
 ) -> Result<ImportSummary> {
     let imported = read(format, input, options)?;
+    write(format, &input.display().to_string(), imported, out).await
+}
+
+/// Writes what an importer read into the lake at `out`, each table conformed to its contract.
+async fn write(
+    format: Format,
+    input: &str,
+    imported: Imported,
+    out: &Location,
+) -> Result<ImportSummary> {
     let mut summary = ImportSummary {
         format: format.name().to_string(),
-        input: input.display().to_string(),
+        input: input.to_string(),
         out: out.display.clone(),
         rows: BTreeMap::new(),
         notes: imported.notes,
@@ -134,7 +153,7 @@ pub async fn import(
         (contracts::gpu_metrics(), imported.gpu_metrics),
     ] {
         let Some(batch) = batch else { continue };
-        let batch = contracts::conform(&contract, &input.display().to_string(), &batch)?;
+        let batch = contracts::conform(&contract, input, &batch)?;
         let mut writer = LakeWriter::new(
             out.clone(),
             contract.table,

@@ -212,14 +212,19 @@ pub struct GpuWindow<'a> {
     pub mem_used_bytes: Option<i64>,
     pub power_w: Option<f64>,
     pub preemptions: Option<f64>,
+    pub mean_ttft_ms: Option<f64>,
+    pub p95_ttft_ms: Option<f64>,
 }
+
+/// The `gpu_metrics` contract's float columns, in contract order.
+const GPU_FLOATS: usize = 14;
 
 /// Builders for the `gpu_metrics` contract.
 pub struct GpuRows {
     ts: TimestampMicrosecondBuilder,
     supply_id: StringBuilder,
     instance_id: StringBuilder,
-    f: [Float64Builder; 12],
+    f: [Float64Builder; GPU_FLOATS],
     mem_used_bytes: Int64Builder,
     len: usize,
 }
@@ -267,6 +272,8 @@ impl GpuRows {
             w.mean_queue_ms,
             w.power_w,
             w.preemptions,
+            w.mean_ttft_ms,
+            w.p95_ttft_ms,
         ];
         for (builder, value) in self.f.iter_mut().zip(values) {
             builder.append_option(value);
@@ -277,23 +284,16 @@ impl GpuRows {
 
     pub fn finish(&mut self) -> Result<RecordBatch> {
         self.len = 0;
-        let mut f: Vec<ArrayRef> = self
-            .f
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        let preemptions = f.pop().expect("12 float columns");
-        let power = f.pop().expect("12 float columns");
+        let schema = contracts::gpu_metrics().schema;
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
             Arc::new(self.supply_id.finish()),
             Arc::new(self.instance_id.finish()),
         ];
-        columns.extend(f);
-        columns.push(Arc::new(self.mem_used_bytes.finish()));
-        columns.push(power);
-        columns.push(preemptions);
-        RecordBatch::try_new(contracts::gpu_metrics().schema, columns)
-            .context("building a gpu_metrics batch")
+        columns.extend(self.f.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        // The one integer column sits among the floats.
+        let mem = schema.index_of("mem_used_bytes").expect("contract column");
+        columns.insert(mem, Arc::new(self.mem_used_bytes.finish()));
+        RecordBatch::try_new(schema, columns).context("building a gpu_metrics batch")
     }
 }
