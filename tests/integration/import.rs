@@ -312,3 +312,23 @@ async fn blis_uses_max_tokens_and_timeouts() {
             .all(|i| completion.value(i) == 1448)
     );
 }
+
+/// A clock beyond the calendar is a row error naming the line, not an overflow (found by the fuzz
+/// test: `start + ms` overflowed i64).
+#[test]
+fn mooncake_timestamps_beyond_the_calendar_are_row_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.jsonl");
+    std::fs::write(
+        &path,
+        "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [1]}\n\
+         {\"timestamp\": 1e300, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [1]}\n",
+    )
+    .unwrap();
+    let Err(error) = import::read(Format::Mooncake, &path, &ImportOptions::default()) else {
+        panic!("the trace was accepted");
+    };
+    let message = error.to_string();
+    assert!(message.contains("row 2"), "{message}");
+    assert!(message.contains("within the calendar"), "{message}");
+}

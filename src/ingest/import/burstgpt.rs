@@ -214,7 +214,8 @@ pub fn read(input: &Path, options: &ImportOptions) -> Result<Imported> {
         .chain(gpu.iter().map(|g| g.record_time))
         .fold(f64::INFINITY, f64::min);
     let start = super::micros(options.start.unwrap_or_else(|| default_start(2024, 10, 27)));
-    let at = |t: f64| start + ((t - t0) * 1e6).round() as i64;
+    // Saturating: an absurd clock becomes a far-future row that validation quarantines.
+    let at = |t: f64| start.saturating_add(((t - t0) * 1e6).round() as i64);
 
     // Measured characters per token from the engine's own generation counter.
     let dts = intervals(&stats);
@@ -225,7 +226,9 @@ pub fn read(input: &Path, options: &ImportOptions) -> Result<Imported> {
         .map(|(s, dt)| s.prompt_tps * dt)
         .sum();
     let chars: f64 = details.iter().map(|d| d.out_len).sum();
-    let in_tokens: i64 = details.iter().map(|d| d.in_len).sum();
+    let in_tokens = details
+        .iter()
+        .fold(0i64, |sum, d| sum.saturating_add(d.in_len));
     if gen_tokens <= 0.0 {
         return Err(Error::BadFile {
             file: files.vllm.display().to_string(),

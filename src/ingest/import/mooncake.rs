@@ -60,9 +60,16 @@ pub fn read(input: &Path, options: &ImportOptions) -> Result<Imported> {
         let n = i + 1;
         let l: Line = serde_json::from_str(line)
             .map_err(|e| bad_row(input, n, format!("invalid JSON: {e}")))?;
-        if !l.timestamp.is_finite() || l.timestamp < 0.0 {
-            return Err(bad_row(input, n, "timestamp must be a non-negative number"));
-        }
+        let ts_us = (l.timestamp.is_finite() && l.timestamp >= 0.0)
+            .then(|| start.checked_add((l.timestamp * 1000.0).round() as i64))
+            .flatten()
+            .ok_or_else(|| {
+                bad_row(
+                    input,
+                    n,
+                    "timestamp must be a non-negative number of milliseconds within the calendar",
+                )
+            })?;
         id.clear();
         id.push_str(&app);
         id.push('-');
@@ -73,7 +80,7 @@ pub fn read(input: &Path, options: &ImportOptions) -> Result<Imported> {
         }
         rows.push(&Request {
             request_id: Some(&id),
-            ts_us: Some(start + (l.timestamp * 1000.0).round() as i64),
+            ts_us: Some(ts_us),
             app_id: Some(&app),
             supply_id: Some(&supply),
             prompt_tokens: Some(l.input_length),
