@@ -89,6 +89,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// (Boxed: delta-rs's error is several times the size of the others.)
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
+    },
+
     #[error("{context}: {source}")]
     Json {
         context: String,

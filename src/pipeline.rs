@@ -383,6 +383,7 @@ async fn run_locked(
             artifacts: &artifacts,
             manifest: &manifest,
             window: plan.window,
+            format: plan.table_format,
         },
     )
     .await?;

@@ -166,6 +166,20 @@ pub struct RunSettings {
     /// Seconds a failing S3 request is retried (exponential backoff) before the run fails; default
     /// object_store's 180.
     pub storage_retry_timeout_s: Option<u64>,
+    /// How output tables are written: `parquet` files under hive partitions, or `delta` tables.
+    #[serde(default)]
+    pub table_format: TableFormat,
+}
+
+/// The format of the output tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// `<table>/run_date=D/run_id=ID/part-00000.parquet`, with the `runs` table to join.
+    #[default]
+    Parquet,
+    /// A Delta Lake table per output table, one commit per run (`sinks::delta`).
+    Delta,
 }
 
 fn default_lock_ttl_s() -> u64 {
@@ -466,6 +480,7 @@ pub struct Plan {
     pub s3_endpoint: Option<String>,
     pub lock_ttl: std::time::Duration,
     pub storage_retry_timeout: Option<std::time::Duration>,
+    pub table_format: TableFormat,
     pub validation: ValidationSettings,
     pub supplies: Vec<Supply>,
     pub apps: Vec<AppSettings>,
@@ -555,6 +570,7 @@ impl PipelineFile {
                 .run
                 .storage_retry_timeout_s
                 .map(std::time::Duration::from_secs),
+            table_format: self.run.table_format,
             validation: self.validation,
             supplies,
             apps: self.apps,

@@ -1,5 +1,6 @@
 //! Sinks: everything tunelake writes back to storage.
 
+pub mod delta;
 pub mod lock;
 pub mod output;
 pub mod report;

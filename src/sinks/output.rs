@@ -23,9 +23,10 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::config::Window;
+use crate::config::{TableFormat, Window};
 use crate::error::{Context, Result};
 use crate::eval::EvalReport;
+use crate::sinks::delta;
 use crate::sinks::tables::{Table, eval_cases};
 use crate::storage::Location;
 use crate::storage::parquet::write_file;
@@ -46,6 +47,7 @@ pub struct RunOutputs<'a> {
     pub artifacts: &'a [Artifact],
     pub manifest: &'a serde_json::Value,
     pub window: Window,
+    pub format: TableFormat,
 }
 
 fn table_dir(table: &str, run_date: NaiveDate, run_id: &str) -> String {
@@ -59,7 +61,7 @@ fn run_dir(run_id: &str) -> String {
     format!("_runs/run_id={run_id}")
 }
 
-fn runs_row(run_id: &str) -> String {
+fn runs_file(run_id: &str) -> String {
     format!("runs/{run_id}.parquet")
 }
 
@@ -94,25 +96,37 @@ fn runs_table(run: &RunOutputs<'_>) -> Result<(SchemaRef, RecordBatch)> {
     Ok((schema, batch))
 }
 
-/// Writes all tables and artifacts, then the manifest, then `_SUCCESS`.
+/// Writes all tables and artifacts, then the manifest, then the `runs` row, then `_SUCCESS`.
 pub async fn commit(out: &Location, run: &RunOutputs<'_>) -> Result<()> {
     let success = out.child(&format!("{}/_SUCCESS", run_dir(run.run_id)));
-    delete_prefix(out, &out.child(&runs_row(run.run_id))).await?;
-    delete_prefix(out, &success).await?;
-    for table in run.tables {
-        delete_prefix(
-            out,
-            &out.child(&table_dir(&table.name, run.run_date, run.run_id)),
-        )
-        .await?;
+    let (runs_schema, runs_row) = runs_table(run)?;
+    let runs = |batches: Vec<RecordBatch>| Table {
+        name: "runs".into(),
+        schema: runs_schema.clone(),
+        batches,
+    };
+    match run.format {
+        TableFormat::Parquet => delete_prefix(out, &out.child(&runs_file(run.run_id))).await?,
+        TableFormat::Delta => {
+            delta::replace_run(out, &runs(vec![]), run.run_date, run.run_id).await?
+        }
     }
+    delete_prefix(out, &success).await?;
     delete_prefix(out, &out.child(&run_dir(run.run_id))).await?;
-    for table in run.tables {
-        let relative = format!(
-            "{}/part-00000.parquet",
-            table_dir(&table.name, run.run_date, run.run_id)
-        );
-        write_file(out, &relative, &table.schema, &table.batches).await?;
+    match run.format {
+        TableFormat::Parquet => {
+            for table in run.tables {
+                let dir = table_dir(&table.name, run.run_date, run.run_id);
+                delete_prefix(out, &out.child(&dir)).await?;
+                let relative = format!("{dir}/part-00000.parquet");
+                write_file(out, &relative, &table.schema, &table.batches).await?;
+            }
+        }
+        TableFormat::Delta => {
+            for table in run.tables {
+                delta::replace_run(out, table, run.run_date, run.run_id).await?;
+            }
+        }
     }
     for artifact in run.artifacts {
         let path = out.child(&format!("{}/{}", run_dir(run.run_id), artifact.relative));
@@ -124,8 +138,14 @@ pub async fn commit(out: &Location, run: &RunOutputs<'_>) -> Result<()> {
         manifest.into(),
     )
     .await?;
-    let (schema, row) = runs_table(run)?;
-    write_file(out, &runs_row(run.run_id), &schema, &[row]).await?;
+    match run.format {
+        TableFormat::Parquet => {
+            write_file(out, &runs_file(run.run_id), &runs_schema, &[runs_row]).await?
+        }
+        TableFormat::Delta => {
+            delta::replace_run(out, &runs(vec![runs_row]), run.run_date, run.run_id).await?
+        }
+    }
     out.put(&success, bytes::Bytes::new()).await
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod calibration;
 mod catalog;
 mod cli;
+mod delta;
 mod engines;
 mod eval;
 mod faults;
