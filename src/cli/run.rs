@@ -117,14 +117,16 @@ pub async fn backfill(request: &BackfillRequest, json: bool) -> anyhow::Result<(
         unfinished.len() - failed,
     );
     eprintln!("{summary}");
-    match unfinished.first() {
-        None => Ok(()),
-        Some(_) if failed > 0 => Err(anyhow::anyhow!("backfill incomplete: {summary}")),
+    if unfinished.is_empty() {
+        Ok(())
+    } else if failed > 0 {
+        Err(anyhow::anyhow!("backfill incomplete: {summary}"))
+    } else {
         // Only locked days: the same exit status as a locked run, so a scheduler retries later.
-        Some(_) => Err(tunelake::Error::DaysLocked {
+        Err(tunelake::Error::DaysLocked {
             run_ids: unfinished.iter().map(|r| r.run_id.clone()).collect(),
         }
-        .into()),
+        .into())
     }
 }
 

@@ -39,7 +39,7 @@ impl DayBar {
         Self(std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(days).with_style(
                 indicatif::ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} days, {elapsed} elapsed, ~{eta} left  {msg}",
+                    "{bar:30} {pos}/{len} days, {elapsed} elapsed, ~{eta} left  {prefix} {msg}",
                 )
                 .expect("static template"),
             );
@@ -51,7 +51,8 @@ impl DayBar {
     pub fn day(&self, index: usize, date: chrono::NaiveDate) {
         if let Some(bar) = &self.0 {
             bar.set_position(index as u64);
-            bar.set_message(date.to_string());
+            bar.set_prefix(date.to_string());
+            bar.set_message("");
         }
     }
 
@@ -65,9 +66,7 @@ impl DayBar {
 impl tunelake::pipeline::Progress for DayBar {
     fn stage(&self, name: &str) {
         if let Some(bar) = &self.0 {
-            let day = bar.message();
-            let day = day.split(' ').next().unwrap_or_default().to_string();
-            bar.set_message(format!("{day} {name}"));
+            bar.set_message(name.to_string());
         }
     }
 }

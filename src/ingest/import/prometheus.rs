@@ -145,11 +145,16 @@ pub async fn read(range: &RangeImport) -> Result<Imported> {
     // vLLM renamed some metrics in 0.10: the newer name wins where both exist.
     let newer = |new: String, old: String| format!("{new} or {old}");
     let vllm = |expr: String| client.fetch(expr, &grid, &vllm_by);
-    let histogram = |name: &'static str| async move {
-        Ok::<_, Error>((
-            vllm(sum(&format!("{name}_sum"))).await?,
-            vllm(sum(&format!("{name}_count"))).await?,
-        ))
+    // A histogram's `_sum` and `_count`, under its older name where the newer one is missing.
+    let histogram = |name: &'static str, older: Option<&'static str>| {
+        let part = move |suffix: &str| {
+            let expr = sum(&format!("{name}_{suffix}"));
+            match older {
+                Some(old) => newer(expr, sum(&format!("{old}_{suffix}"))),
+                None => expr,
+            }
+        };
+        async move { Ok::<_, Error>((vllm(part("sum")).await?, vllm(part("count")).await?)) }
     };
     let running = vllm(mean("sum", "vllm:num_requests_running")).await?;
     let waiting = vllm(mean("sum", "vllm:num_requests_waiting")).await?;
@@ -162,20 +167,13 @@ pub async fn read(range: &RangeImport) -> Result<Imported> {
     let generation = vllm(sum("vllm:generation_tokens_total")).await?;
     let finished = vllm(sum("vllm:request_success_total")).await?;
     let preempted = vllm(sum("vllm:num_preemptions_total")).await?;
-    let itl = (
-        vllm(newer(
-            sum("vllm:inter_token_latency_seconds_sum"),
-            sum("vllm:time_per_output_token_seconds_sum"),
-        ))
-        .await?,
-        vllm(newer(
-            sum("vllm:inter_token_latency_seconds_count"),
-            sum("vllm:time_per_output_token_seconds_count"),
-        ))
-        .await?,
-    );
-    let queue = histogram("vllm:request_queue_time_seconds").await?;
-    let ttft = histogram("vllm:time_to_first_token_seconds").await?;
+    let itl = histogram(
+        "vllm:inter_token_latency_seconds",
+        Some("vllm:time_per_output_token_seconds"),
+    )
+    .await?;
+    let queue = histogram("vllm:request_queue_time_seconds", None).await?;
+    let ttft = histogram("vllm:time_to_first_token_seconds", None).await?;
     let p95_ttft = vllm(format!(
         "histogram_quantile(0.95, sum by (le, {by}) (rate(vllm:time_to_first_token_seconds_bucket{{{sel}}}[{step}s])))"
     ))
