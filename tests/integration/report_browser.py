@@ -9,8 +9,15 @@ from playwright.sync_api import sync_playwright
 
 chromium, html, png = sys.argv[1:4]
 found = {"console_errors": [], "page_errors": [], "requests": [], "charts": []}
+# Flags for a machine without a network or a GPU: no background connections, no first-run work.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+    # A browser start can fail when the machine is loaded by the tests around it: one more try.
+    try:
+        browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
+    except Exception:
+        browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.on("console", lambda m: m.type == "error" and found["console_errors"].append(m.text))
     page.on("pageerror", lambda e: found["page_errors"].append(str(e)))
